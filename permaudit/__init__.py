@@ -1,0 +1,41 @@
+"""permaudit: evidence, from the APK itself, that an Android app harvests the contact list.
+
+    >>> import permaudit
+    >>> result = permaudit.audit("app.apk")
+    >>> [p.name for p in result.manifest.permissions if p.in_effect]
+
+See docs/ for every fact, finding and output format.
+"""
+
+from permaudit.audit import audit, audit_all
+from permaudit.model import (
+    SCHEMA_VERSION,
+    AccessSite,
+    Artifact,
+    AuditResult,
+    CodeFacts,
+    CodeLocation,
+    Level,
+    ManifestFacts,
+    Permission,
+    Problem,
+    Status,
+)
+from permaudit.version import __version__
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AccessSite",
+    "Artifact",
+    "AuditResult",
+    "CodeFacts",
+    "CodeLocation",
+    "Level",
+    "ManifestFacts",
+    "Permission",
+    "Problem",
+    "Status",
+    "__version__",
+    "audit",
+    "audit_all",
+]

@@ -1,0 +1,56 @@
+"""The pipeline, in one place: load -> facts -> result. No printing, no exiting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from permaudit import bytecode, manifest
+from permaudit.loading import InputError, discover, load
+from permaudit.loading.quiet import quiet_androguard
+from permaudit.model import AuditResult, Status
+from permaudit.version import __version__
+
+
+def audit(path: str | Path, *, code: bool = True, quiet: bool = True) -> AuditResult:
+    """Audit one package (APK, split bundle, dex file or dex folder).
+
+    Never raises for bad input: a package that cannot be read at all comes back with
+    ``status == Status.FAILED`` and the reason in ``problems``; one read in part comes
+    back ``PARTIAL`` with everything that was read. ``code=False`` stops after the
+    manifest (fast, no dex parsing). ``quiet=False`` lets androguard log.
+    """
+    with quiet_androguard(quiet):
+        try:
+            package = load(path)
+        except InputError as exc:
+            return AuditResult(str(path), _kind_of(Path(path)), Status.FAILED, None, problems=(exc.problem,), tool_version=__version__)
+        facts = manifest.extract(package)
+        code_facts = bytecode.extract(package, facts) if code else None
+    status = Status.COMPLETE
+    if package.problems:
+        readable = facts is not None or (code_facts is not None and bool(code_facts.dex))
+        status = Status.PARTIAL if readable else Status.FAILED
+    return AuditResult(
+        path=str(path),
+        kind=package.kind,
+        status=status,
+        hashes=package.hashes,
+        artifacts=tuple(package.artifacts),
+        manifest=facts,
+        code=code_facts,
+        problems=tuple(package.problems),
+        tool_version=__version__,
+    )
+
+
+def audit_all(paths: Iterable[str | Path], *, code: bool = True, quiet: bool = True) -> Iterator[AuditResult]:
+    """Audit every package under ``paths`` (folders are searched recursively), one result each."""
+    for path in paths:
+        for target in discover(path):
+            yield audit(target, code=code, quiet=quiet)
+
+
+def _kind_of(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    return "dex-folder" if path.is_dir() else suffix or "unknown"

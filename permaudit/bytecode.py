@@ -1,0 +1,231 @@
+"""Stage 2b: where the code reads the contact list and other personal data.
+
+The hot path never builds androguard's whole-program ``Analysis``. It looks up, in each
+dex's sorted tables, the few string, field and method ids that matter (contacts URIs,
+query APIs, permission APIs...), finds the instructions that use them, and decodes only
+the methods that hold those instructions (``permaudit.dexindex``). Each such method gets
+one forward register pass (``permaudit.dataflow``); values kept in fields are carried
+between methods in up to ``FIELD_ROUNDS`` rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from permaudit import hybrid
+from permaudit.attribution import attribute
+from permaudit.data import category_order, load
+from permaudit.dataflow import BASE64_URI_PREFIX, MethodAnalyzer, MethodFacts, Site, Value
+from permaudit.dexindex import DexError, DexFile, Insn
+from permaudit.loading import LoadedPackage, hashes_of, one_line
+from permaudit.model import (
+    AccessSite,
+    CodeFacts,
+    CodeLocation,
+    DexInfo,
+    ManifestFacts,
+    PermissionRequest,
+    Problem,
+)
+
+FIELD_ROUNDS = 3
+URI_FIELD_TYPE = "Landroid/net/Uri;"
+
+
+@dataclass
+class _Dex:
+    """One opened dex with the candidate methods its tables point at."""
+
+    name: str
+    file: DexFile
+    candidates: set[int] = field(default_factory=set)
+    code: dict[int, list[Insn] | None] = field(default_factory=dict)
+
+    def insns(self, method_idx: int) -> list[Insn]:
+        if method_idx not in self.code:
+            try:
+                self.code[method_idx] = self.file.code(method_idx)
+            except DexError:
+                self.code[method_idx] = None
+        return self.code[method_idx] or []
+
+
+def extract(package: LoadedPackage, manifest: ManifestFacts | None = None) -> CodeFacts | None:
+    """Code facts for every dex of every split; None when the package holds no dex at all."""
+    if not package.dex:
+        return None
+    dexes, infos = _open(package)
+    for dex in dexes:
+        dex.candidates = _candidates(dex.file)
+    results = _analyse(dexes)
+    sites = _settle(dexes, results)
+    requests = [
+        PermissionRequest(r.api, r.permissions, _location(dex, r.method_idx, r.offset, r.instruction), attribute(dex.file.method(r.method_idx).class_name))
+        for dex, facts in results
+        for r in facts.requests
+    ]
+    classes = (c[0] for dex in dexes for c in dex.file.class_defs())
+    return CodeFacts(
+        dex=tuple(infos),
+        sites=tuple(sorted(sites, key=_site_order)),
+        requests=tuple(sorted(requests, key=lambda r: (r.location.dex, r.location.signature, r.location.offset))),
+        hybrid=hybrid.scan(package.files(), classes),
+    )
+
+
+def _open(package: LoadedPackage) -> tuple[list[_Dex], list[DexInfo]]:
+    dexes, infos = [], []
+    for source in package.dex:
+        try:
+            data = source.read()
+        except Exception as exc:  # a damaged zip member can fail in zlib or in androguard's reader
+            package.problems.append(Problem("bad-dex", f"{source.name}: cannot read ({one_line(exc)})", source.name))
+            continue
+        try:
+            dex = DexFile(data, source.name)
+        except DexError as exc:
+            package.problems.append(Problem("bad-dex", f"{source.name}: {one_line(exc)}", source.name))
+            infos.append(DexInfo(source.name, hashes_of(data), 0, 0))
+            continue
+        infos.append(DexInfo(source.name, hashes_of(data), dex.class_count, dex.method_count))
+        dexes.append(_Dex(source.name, dex))
+    return dexes, infos
+
+
+def _candidates(dex: DexFile) -> set[int]:
+    """Methods whose code uses one of the ids that matter; the only methods ever decoded."""
+    apis = load("apis")
+    strings = set(dex.strings_matching(_uri_string_bytes()))
+    strings |= set(dex.strings_matching(rb"^" + BASE64_URI_PREFIX.pattern))
+    strings |= set(dex.strings_matching(apis["picker_types"]["pattern"].encode()))
+    strings |= {i for e in apis["authorities"] if (i := dex.find_string(e["value"])) is not None}
+    fields = [
+        idx
+        for entry in apis["uri_fields"]
+        for type_idx in dex.types_with_prefix(entry["class_prefix"])
+        for idx in dex.find_fields(dex.type_name(type_idx))
+        if dex.field(idx).type == URI_FIELD_TYPE
+    ]
+    methods: set[int] = set()
+    for entry in apis["query_apis"] + apis["data_apis"] + apis["permission_apis"] + [apis["reflection"]["invoke"]]:
+        if "class" in entry:
+            methods.update(dex.find_methods(entry["class"], entry["name"]))
+        else:
+            methods.update(m for m in dex.methods_named(entry["name"]) if _name_match(dex, m, entry))
+    refs = dex.refs(strings=sorted(strings), fields=sorted(fields), methods=sorted(methods))
+    return {r.method_idx for r in refs}
+
+
+def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:
+    """Name-only entries (``query``, ``requestPermissions``) also match calls through subclasses."""
+    descriptor = dex.method(method_idx).descriptor
+    if "returns" in entry:
+        return descriptor.endswith(")" + entry["returns"]) and URI_FIELD_TYPE in descriptor
+    return entry.get("params_contain", "") in descriptor.split(")")[0]
+
+
+def _uri_string_bytes() -> bytes:
+    return "|".join(f"(?:{e['pattern']})" for e in load("apis")["uri_strings"]).encode()
+
+
+def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
+    """Run the register pass over every candidate, feeding field stores back until stable."""
+    fields: dict[str, Value] = {}
+    results: list[tuple[_Dex, MethodFacts]] = []
+    for _ in range(FIELD_ROUNDS):
+        results = []
+        stores: dict[str, Value] = {}
+        for dex in dexes:
+            analyzer = MethodAnalyzer(dex.file, fields, lambda insn, d=dex.file: insn.text(d))
+            readers = _field_readers(dex.file, fields)
+            for method_idx in sorted(dex.candidates | readers):
+                facts = analyzer.run(method_idx, dex.insns(method_idx))
+                results.append((dex, facts))
+                stores.update(facts.stores)
+        if stores.keys() <= fields.keys():
+            break
+        fields.update(stores)
+    return results
+
+
+def _field_readers(dex: DexFile, fields: dict[str, Value]) -> set[int]:
+    indices = []
+    for key in fields:
+        class_name, _, rest = key.partition("->")
+        name, _, type_ = rest.partition(":")
+        indices += [i for i in dex.find_fields(class_name, name) if dex.field(i).type == type_]
+    return {r.method_idx for r in dex.refs(fields=sorted(indices))} if indices else set()
+
+
+def _settle(dexes: list[_Dex], results: list[tuple[_Dex, MethodFacts]]) -> list[AccessSite]:
+    """Decide bulk versus lookup, keep picker queries only where a contacts picker is launched."""
+    launches = [(dex, s) for dex, facts in results for s in facts.picker_launches]
+    sites: dict[tuple[str, int, int], AccessSite] = {}
+    for dex, facts in results:
+        for site in facts.sites:
+            if site.kind == "picker" and not launches:
+                continue  # Intent.getData() of some other picker (an image, a file)
+            if site.kind == "query":
+                site.kind = "bulk" if _iterated(dexes, dex, site) else "lookup"
+            sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site)
+    for dex, site in launches:
+        sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site)
+    return list(sites.values())
+
+
+def _iterated(dexes: list[_Dex], dex: _Dex, site: Site) -> bool:
+    """Iterated here, in a method the cursor is handed to, or by a caller it is returned to."""
+    if site.iterated:
+        return True
+    for callee in site.escapes:
+        for other in dexes:
+            for idx in other.file.find_methods(callee.class_name, callee.name):
+                if other.file.method(idx).descriptor == callee.descriptor and _iterates(other, idx):
+                    site.evidence += (f"cursor iterated in {callee.class_name}->{callee.name}",)
+                    return True
+    if site.returned:
+        me = dex.file.method(site.method_idx)
+        for other in dexes:
+            targets = [i for i in other.file.find_methods(me.class_name, me.name) if other.file.method(i).descriptor == me.descriptor]
+            for ref in other.file.refs(methods=targets) if targets else []:
+                if _iterates(other, ref.method_idx):
+                    caller = other.file.method(ref.method_idx)
+                    site.evidence += (f"cursor returned to {caller.class_name}->{caller.name}, which iterates it",)
+                    return True
+    return False
+
+
+def _iterates(dex: _Dex, method_idx: int) -> bool:
+    iteration = set(load("apis")["cursor_iteration"])
+    return any(
+        insn.mnemonic.startswith("invoke") and (ref := dex.file.method(insn.index)).name in iteration and "Cursor" in ref.class_name  # type: ignore[arg-type]
+        for insn in dex.insns(method_idx)
+    )
+
+
+def _access(dex: _Dex, site: Site) -> AccessSite:
+    ref = dex.file.method(site.method_idx)
+    bridge = load("apis")["javascript_interface"] in dex.file.method_annotations(site.method_idx)
+    return AccessSite(
+        category=site.category,
+        kind=site.kind,
+        api=site.api,
+        source=site.source,
+        location=_location(dex, site.method_idx, site.offset, site.instruction),
+        attribution=attribute(ref.class_name),
+        evidence=tuple(dict.fromkeys(site.evidence)),
+        bridge=bridge,
+    )
+
+
+def _location(dex: _Dex, method_idx: int, offset: int, instruction: str) -> CodeLocation:
+    ref = dex.file.method(method_idx)
+    return CodeLocation(dex.name, ref.class_name, ref.name, ref.descriptor, offset, instruction)
+
+
+def _site_order(site: AccessSite) -> tuple[int, str, str, int]:
+    order = {c: i for i, c in enumerate(category_order())}
+    return (order.get(site.category, len(order)), site.location.dex, site.location.signature, site.location.offset)
+
+
+__all__ = ["extract"]

@@ -1,0 +1,337 @@
+"""Follow values through the registers of one method, in instruction order.
+
+This is deliberately small: a single forward pass per method, no control flow, which is
+what the evidence needs: *this* query gets *that* contacts URI, *this* cursor is
+iterated, *this* request names *those* permissions. Values are tracked across methods
+only through fields (a URI kept in a static field, a permission array in a constant),
+which the bytecode stage feeds back in rounds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from permaudit.data import load
+from permaudit.dexindex import DexFile, Insn, MethodRef
+
+URI_TYPE = "Landroid/net/Uri;"
+STRING_TYPE = "Ljava/lang/String;"
+BASE64_URI_PREFIX = re.compile(rb"Y29udGVudDovL")  # base64 of "content://" at a string's start
+EVIDENCE_LIMIT = 6
+
+
+@dataclass(frozen=True)
+class Value:
+    """What a register is known to hold."""
+
+    kind: str
+    """``data`` (a URI or authority naming personal data), ``mime`` (a contacts MIME type),
+    ``str``, ``arr`` (string array), ``picked`` (URI returned by a picker), ``cursor``,
+    ``intent`` (``items`` holds a picker action, ``text`` the contacts URI or MIME type)."""
+    category: str = ""
+    text: str = ""
+    items: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    site: int = -1
+
+    def step(self, line: str) -> Value:
+        return replace(self, evidence=(self.evidence + (line,))[-EVIDENCE_LIMIT:])
+
+
+@dataclass
+class Site:
+    """A read found in a method; ``kind`` is settled once iteration is known."""
+
+    category: str
+    kind: str
+    api: str
+    source: str
+    method_idx: int
+    offset: int
+    instruction: str
+    evidence: tuple[str, ...]
+    iterated: bool = False
+    returned: bool = False
+    escapes: list[MethodRef] = field(default_factory=list)
+
+
+@dataclass
+class Request:
+    api: str
+    permissions: tuple[str, ...]
+    method_idx: int
+    offset: int
+    instruction: str
+
+
+@dataclass
+class MethodFacts:
+    """What one pass over one method found."""
+
+    sites: list[Site] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    stores: dict[str, Value] = field(default_factory=dict)
+    """Field key -> value stored into it (a URI in a static field, a permission array)."""
+    picker_launches: list[Site] = field(default_factory=list)
+    iterates_cursor: bool = False
+
+
+@functools.cache
+def _apis() -> dict[str, object]:
+    return load("apis")  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _uri_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(e["pattern"]), e["category"]) for e in _apis()["uri_strings"])  # type: ignore[index]
+
+
+def classify_string(text: str) -> Value:
+    """A const-string as a tracked value: data URI, base64 of one, contacts MIME type, or plain."""
+    for pattern, category in _uri_patterns():
+        if pattern.search(text):
+            return Value("data", category, text, evidence=(f'const-string "{text}"',))
+    authorities = {e["value"]: e["category"] for e in _apis()["authorities"]}  # type: ignore[index]
+    if text in authorities:
+        return Value("data", authorities[text], text, evidence=(f'const-string "{text}"',))
+    picker = _apis()["picker_types"]
+    if re.match(picker["pattern"], text):  # type: ignore[index]
+        return Value("mime", picker["category"], text)  # type: ignore[index]
+    if text.startswith("Y29udGVudDovL"):
+        decoded = _b64(text)
+        if decoded:
+            inner = classify_string(decoded)
+            if inner.kind == "data":
+                return Value("data", inner.category, decoded, evidence=(f'const-string "{text}" (base64 of "{decoded}")',))
+    return Value("str", text=text)
+
+
+def _b64(text: str) -> str:
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return ""
+
+
+def field_category(class_name: str, field_type: str) -> str:
+    """The data category of a framework URI field such as ``ContactsContract$Contacts.CONTENT_URI``."""
+    if field_type != URI_TYPE:
+        return ""
+    for entry in _apis()["uri_fields"]:  # type: ignore[index]
+        if class_name.startswith(entry["class_prefix"]):
+            return str(entry["category"])
+    return ""
+
+
+def param_slots(ref: MethodRef, is_static: bool) -> list[tuple[str, int]]:
+    """(type, register position) of each argument, counting ``this`` and wide pairs."""
+    types = ([ref.class_name] if not is_static else []) + split_params(ref.descriptor)
+    slots, pos = [], 0
+    for t in types:
+        slots.append((t, pos))
+        pos += 2 if t in ("J", "D") else 1
+    return slots
+
+
+@functools.cache
+def split_params(descriptor: str) -> list[str]:
+    body = descriptor[1 : descriptor.index(")")]
+    params, i = [], 0
+    while i < len(body):
+        j = i
+        while body[j] == "[":
+            j += 1
+        j = body.index(";", j) + 1 if body[j] == "L" else j + 1
+        params.append(body[i:j])
+        i = j
+    return params
+
+
+def returns(descriptor: str) -> str:
+    return descriptor[descriptor.index(")") + 1 :]
+
+
+class MethodAnalyzer:
+    """One forward pass over a method's instructions against the API tables."""
+
+    def __init__(self, dex: DexFile, fields: dict[str, Value], text: Callable[[Insn], str]) -> None:
+        self.dex = dex
+        self.fields = fields
+        self.text = text
+        apis = _apis()
+        self.query_by_name = {e["name"]: e for e in apis["query_apis"] if "class" not in e}  # type: ignore[index]
+        self.query_by_ref = {(e["class"], e["name"]): e for e in apis["query_apis"] if "class" in e}  # type: ignore[index]
+        self.data_apis = {(e["class"], e["name"]): e for e in apis["data_apis"]}  # type: ignore[index]
+        self.perm_by_ref = {(e["class"], e["name"]) for e in apis["permission_apis"] if "class" in e}  # type: ignore[index]
+        self.perm_by_name = {e["name"]: e["params_contain"] for e in apis["permission_apis"] if "class" not in e}  # type: ignore[index]
+        self.iteration = set(apis["cursor_iteration"])  # type: ignore[arg-type]
+        self.picked = {(e["class"], e["name"]) for e in apis["picked_uri_sources"]}  # type: ignore[index]
+        self.intents = {(e["class"], e["name"]) for e in apis["intent_builders"]}  # type: ignore[index]
+        self.launchers = set(apis["intent_launchers"])  # type: ignore[arg-type]
+        self.picker_actions = set(apis["picker_actions"])  # type: ignore[arg-type]
+        reflection = apis["reflection"]
+        self.reflect_invoke = (reflection["invoke"]["class"], reflection["invoke"]["name"])  # type: ignore[index]
+        self.reflect_target = reflection["target_class"]  # type: ignore[index]
+        self.reflect_methods = tuple(reflection["target_methods"])  # type: ignore[index]
+
+    def run(self, method_idx: int, insns: Sequence[Insn]) -> MethodFacts:
+        facts = MethodFacts()
+        regs: dict[int, Value] = {}
+        pending: Value | None = None
+        strings: list[str] = []
+        data_seen: list[Value] = []
+        for insn in insns:
+            op = insn.mnemonic
+            if op.startswith("move-result"):
+                _assign(regs, insn.registers[0], pending)
+                pending = None
+                continue
+            pending = None
+            if op.startswith("const-string"):
+                value = classify_string(self.dex.string(insn.index))  # type: ignore[arg-type]
+                strings.append(value.text)
+                if value.kind == "data":
+                    data_seen.append(value)
+                regs[insn.registers[0]] = value
+            elif op.startswith(("sget-object", "iget-object")):
+                ref = self.dex.field(insn.index)  # type: ignore[arg-type]
+                key = f"{ref.class_name}->{ref.name}:{ref.type}"
+                category = field_category(ref.class_name, ref.type)
+                if category:
+                    value = Value("data", category, f"{ref.class_name}->{ref.name}", evidence=(self.text(insn),))
+                else:
+                    stored = self.fields.get(key)
+                    value = stored.step(self.text(insn)) if stored else None
+                if value is not None and value.kind == "data":
+                    data_seen.append(value)
+                _assign(regs, insn.registers[0], value)
+            elif op.startswith(("sput-object", "iput-object")):
+                value = regs.get(insn.registers[0])
+                if value is not None and value.kind in ("data", "arr"):
+                    ref = self.dex.field(insn.index)  # type: ignore[arg-type]
+                    facts.stores[f"{ref.class_name}->{ref.name}:{ref.type}"] = value.step(self.text(insn))
+            elif op.startswith("move-object"):
+                _assign(regs, insn.registers[0], regs.get(insn.registers[1]))
+            elif op == "new-array":
+                string_array = self.dex.type_name(insn.index) == "[" + STRING_TYPE  # type: ignore[arg-type]
+                _assign(regs, insn.registers[0], Value("arr") if string_array else None)
+            elif op == "aput-object":
+                array, item = regs.get(insn.registers[1]), regs.get(insn.registers[0])
+                if array is not None and array.kind == "arr" and item is not None and item.kind == "str":
+                    regs[insn.registers[1]] = replace(array, items=array.items + (item.text,))
+            elif op.startswith("filled-new-array"):
+                items = tuple(v.text for v in (regs.get(r) for r in insn.registers) if v is not None and v.kind == "str")
+                pending = Value("arr", items=items)
+            elif op.startswith("invoke"):
+                pending = self._invoke(facts, method_idx, insn, regs, strings, data_seen)
+            elif op == "return-object":
+                value = regs.get(insn.registers[0])
+                if value is not None and value.kind == "cursor":
+                    facts.sites[value.site].returned = True
+            elif op != "check-cast" and insn.registers and _defines_first(op):
+                regs.pop(insn.registers[0], None)
+        return facts
+
+    def _invoke(
+        self, facts: MethodFacts, method_idx: int, insn: Insn, regs: dict[int, Value], strings: list[str], data_seen: list[Value]
+    ) -> Value | None:
+        ref = self.dex.method(insn.index)  # type: ignore[arg-type]
+        is_static = "static" in insn.mnemonic
+        args = [(t, regs.get(insn.registers[pos]) if pos < len(insn.registers) else None) for t, pos in param_slots(ref, is_static)]
+        values = [v for _, v in args]
+        receiver = values[0] if not is_static and values else None
+        line = self.text(insn)
+        api = f"{ref.class_name}->{ref.name}{ref.descriptor}"
+        key = (ref.class_name, ref.name)
+
+        if receiver is not None and receiver.kind == "cursor":
+            if ref.name in self.iteration:
+                facts.sites[receiver.site].iterated = True
+            return None
+        if ref.name in self.iteration and "Cursor" in ref.class_name:
+            facts.iterates_cursor = True
+        for v in values[1:] if not is_static else values:
+            if v is not None and v.kind == "cursor":
+                facts.sites[v.site].escapes.append(ref)
+
+        query = self.query_by_ref.get(key) or self._query_by_name(ref)
+        if query is not None:
+            wanted = STRING_TYPE if query["kind"] == "client" else URI_TYPE
+            uri = next((v for t, v in args[0 if is_static else 1 :] if t in (wanted, URI_TYPE)), None)
+            if uri is not None and uri.kind in ("data", "picked"):
+                kind = "picker" if uri.kind == "picked" else str(query["kind"])
+                category = uri.category or "contacts"
+                facts.sites.append(Site(category, kind, api, uri.text, method_idx, insn.offset, line, uri.evidence + (line,)))
+                return Value("cursor", category, site=len(facts.sites) - 1) if kind in ("query", "picker") else None
+            return None
+        if key in self.picked:
+            return Value("picked", evidence=(line,))
+        if key in self.intents:
+            self._intent(insn, values, regs)
+            return None
+        intent = next((v for v in values if v is not None and v.kind == "intent"), None)
+        if ref.name in self.launchers and intent is not None and intent.category and intent.items:
+            facts.picker_launches.append(Site(intent.category, "picker", api, intent.text, method_idx, insn.offset, line, intent.evidence + (line,)))
+            return None
+        if key == self.reflect_invoke:
+            joined = "".join(strings)
+            if self.reflect_target in joined and any(m in joined for m in self.reflect_methods) and data_seen:
+                uri = data_seen[-1]
+                facts.sites.append(Site(uri.category, "reflection", api, uri.text, method_idx, insn.offset, line, uri.evidence + (line,)))
+            return None
+        if key in self.data_apis:
+            entry = self.data_apis[key]
+            wanted_string = entry.get("string_arg")
+            if wanted_string is None or any(v is not None and v.kind == "str" and v.text == wanted_string for v in values):
+                facts.sites.append(Site(str(entry["category"]), str(entry["kind"]), api, wanted_string or "", method_idx, insn.offset, line, (line,)))
+            return None
+        if key in self.perm_by_ref or (ref.name in self.perm_by_name and self.perm_by_name[ref.name] in ref.descriptor):
+            named = [p for v in values if v is not None for p in ((v.text,) if v.kind == "str" else v.items if v.kind == "arr" else ())]
+            facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, line))
+            return None
+        carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None)
+        if carried is None:
+            return None
+        carried = carried.step(line)
+        if ref.name == "<init>" and not is_static and insn.registers:
+            regs[insn.registers[0]] = carried  # new String(bytes), new Intent(..., uri): the object carries it
+            return None
+        return carried if returns(ref.descriptor).startswith(("L", "[")) else None
+
+    def _query_by_name(self, ref: MethodRef) -> dict[str, object] | None:
+        entry = self.query_by_name.get(ref.name)
+        if entry is None or returns(ref.descriptor) != entry["returns"] or URI_TYPE not in ref.descriptor:
+            return None
+        return entry  # type: ignore[no-any-return]
+
+    def _intent(self, insn: Insn, values: list[Value | None], regs: dict[int, Value]) -> None:
+        """Remember an intent's action and contacts URI or MIME type, so its launch can be judged."""
+        if not insn.registers:
+            return
+        intent = values[0] if values[0] is not None and values[0].kind == "intent" else Value("intent")
+        for value in values[1:]:
+            if value is None:
+                continue
+            if value.kind == "str" and value.text in self.picker_actions:
+                intent = replace(intent, items=(value.text,))
+            elif value.kind in ("data", "mime"):
+                intent = replace(intent, category=value.category, text=value.text, evidence=value.evidence)
+        regs[insn.registers[0]] = intent.step(self.text(insn))
+
+
+def _assign(regs: dict[int, Value], register: int, value: Value | None) -> None:
+    if value is None:
+        regs.pop(register, None)
+    else:
+        regs[register] = value
+
+
+def _defines_first(op: str) -> bool:
+    """Whether the instruction writes its first register (so what we knew of it is gone)."""
+    return not op.startswith(("if-", "goto", "return", "throw", "monitor", "fill-array", "packed-switch", "sparse-switch",
+                              "aput", "iput", "sput", "nop", "invoke", "filled-new-array"))

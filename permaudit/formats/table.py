@@ -1,0 +1,107 @@
+"""Human-readable output for a terminal: a header block and tabulate tables per package.
+
+Strings from an APK are attacker-controlled, so control and escape characters are
+removed from every cell before it reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from tabulate import tabulate
+
+from permaudit.data import category_order
+from permaudit.model import AuditResult, ManifestFacts, Permission
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(value: object) -> str:
+    """A cell safe to print: no terminal escapes or bidi overrides, one line."""
+    return _CONTROL.sub("", str(value)).replace("\n", " ")
+
+
+def render(results: Sequence[AuditResult], **_: object) -> str:
+    return "\n\n".join(_result(r) for r in results) + "\n"
+
+
+def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    body = [[clean(c) for c in row] for row in rows]
+    if not body:
+        return ""
+    return f"{title}\n" + tabulate(body, headers=list(headers), tablefmt="simple", disable_numparse=True)
+
+
+def _result(result: AuditResult) -> str:
+    parts = [f"== {clean(result.path)}  [{result.kind}, {result.status.value}]"]
+    header: list[tuple[str, object]] = []
+    facts = result.manifest
+    if facts is not None:
+        header += [
+            ("package", facts.package),
+            ("label", facts.label),
+            ("version", f"{facts.version_name} ({facts.version_code})"),
+            ("sdk", f"min {facts.min_sdk}, target {facts.target_sdk}" + (f", max {facts.max_sdk}" if facts.max_sdk else "")),
+            ("main activity", facts.main_activity or "-"),
+        ]
+    if result.hashes is not None:
+        header += [("sha256", result.hashes.sha256), ("size", f"{result.hashes.size} bytes")]
+    signing = result.signing
+    if signing is not None:
+        verified = [s.scheme for s in signing.schemes if s.verified]
+        header.append(("signature", ", ".join(verified) + " verified" if verified else "does not verify"))
+        header += [("signer", f"{c.subject} (sha256 {c.sha256})") for c in signing.certificates]
+    if header:
+        parts.append(tabulate([[k, clean(v)] for k, v in header], tablefmt="plain", disable_numparse=True))
+    if facts is not None:
+        parts.append(_permissions(facts) or "Permissions: none requested")
+    if result.code is not None:
+        code = result.code
+        parts.append(
+            _table(
+                f"Personal-data access in code ({len(code.sites)} sites)",
+                ["data", "kind", "where", "api", "source", "code owner"],
+                (
+                    [s.category, s.kind + (" (JS bridge)" if s.bridge else ""), f"{s.location.signature} @{s.location.offset:#x}",
+                     _short_api(s.api), s.source or "-", s.attribution.sdk or s.attribution.owner]
+                    for s in code.sites
+                ),
+            )
+            or "Personal-data access in code: none found"
+        )
+        parts.append(
+            _table(
+                "Runtime permission requests",
+                ["api", "permissions", "where"],
+                ([_short_api(r.api), ", ".join(r.permissions) or "?", f"{r.location.signature} @{r.location.offset:#x}"] for r in code.requests),
+            )
+        )
+        parts.append(
+            _table("Hybrid frameworks", ["framework", "data", "evidence", "path", "detail"],
+                   ([h.framework, h.category, h.evidence_kind, h.path, h.detail] for h in code.hybrid))
+        )
+    parts.append(_table("Problems", ["code", "message"], ([p.code, p.message] for p in result.problems)))
+    return "\n\n".join(p for p in parts if p)
+
+
+def _permissions(facts: ManifestFacts) -> str:
+    order = {c: i for i, c in enumerate(category_order())}
+
+    def key(p: Permission) -> tuple[int, str]:
+        return (order.get(p.category, len(order)), p.name)
+
+    return _table(
+        f"Permissions ({len(facts.permissions)})",
+        ["permission", "data", "protection", "element", "max sdk", "in effect on API"],
+        (
+            [p.name, p.category or "-", p.protection_level, p.element, p.max_sdk or "-", p.effective_sdks or "never"]
+            for p in sorted(facts.permissions, key=key)
+        ),
+    )
+
+
+def _short_api(api: str) -> str:
+    """``Landroid/content/ContentResolver;->query(...)`` -> ``ContentResolver.query``."""
+    owner, _, rest = api.partition("->")
+    return owner.rstrip(";").rsplit("/", 1)[-1] + "." + rest.split("(", 1)[0] if rest else api

@@ -1,0 +1,153 @@
+"""Resolve one resource id in ``resources.arsc`` without parsing the whole table.
+
+androguard's ``ARSCParser`` decodes every entry of every package (0.5 s on Google Play
+services' table), which would blow the manifest stage's time budget just to read the
+app label. The label needs one string: find the package chunk, the type chunks for the
+id's type, the entry, and decode a single string from the global pool. The format is
+AOSP's ``ResourceTypes.h``; anything unexpected raises ``ArscError`` so the caller can
+report the table as malformed.
+"""
+
+from __future__ import annotations
+
+import struct
+
+RES_STRING_POOL = 0x0001
+RES_TABLE = 0x0002
+RES_TABLE_PACKAGE = 0x0200
+RES_TABLE_TYPE = 0x0201
+TYPE_REFERENCE = 0x01
+TYPE_STRING = 0x03
+FLAG_COMPLEX = 0x0001
+FLAG_COMPACT = 0x0008
+TYPE_FLAG_SPARSE = 0x01
+TYPE_FLAG_OFFSET16 = 0x02
+NO_ENTRY = 0xFFFFFFFF
+UTF8_FLAG = 1 << 8
+MAX_REFERENCE_DEPTH = 8
+
+
+class ArscError(Exception):
+    """The resource table is malformed where we needed to read it."""
+
+
+def resolve(table: bytes, res_id: int) -> str | None:
+    """The default-configuration string value of ``res_id`` (following references), or None."""
+    try:
+        return _Table(table).resolve(res_id, MAX_REFERENCE_DEPTH)
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError) as exc:
+        raise ArscError(f"resource table truncated or inconsistent ({exc})") from None
+
+
+class _Table:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        kind, header_size, size = struct.unpack_from("<HHI", data, 0)
+        if kind != RES_TABLE or size > len(data) or header_size < 12:
+            raise ArscError(f"not a resource table (chunk type {kind:#x})")
+        self.pool_offset = -1
+        self.packages: dict[int, int] = {}
+        for offset, chunk_kind, _ in _chunks(data, header_size, size):
+            if chunk_kind == RES_STRING_POOL and self.pool_offset < 0:
+                self.pool_offset = offset
+            elif chunk_kind == RES_TABLE_PACKAGE:
+                self.packages[struct.unpack_from("<I", data, offset + 8)[0]] = offset
+
+    def resolve(self, res_id: int, depth: int) -> str | None:
+        package = self.packages.get(res_id >> 24)
+        if package is None or depth == 0:
+            return None
+        value = self._value(package, (res_id >> 16) & 0xFF, res_id & 0xFFFF)
+        if value is None:
+            return None
+        data_type, data = value
+        if data_type == TYPE_STRING:
+            return _string(self.data, self.pool_offset, data)
+        if data_type == TYPE_REFERENCE and data:
+            return self.resolve(data, depth - 1)
+        return None
+
+    def _value(self, package: int, type_id: int, entry_index: int) -> tuple[int, int] | None:
+        """(dataType, data) from the default configuration, else the first configuration that has it."""
+        data = self.data
+        header_size, size = struct.unpack_from("<HI", data, package + 2)
+        fallback = None
+        for offset, kind, _ in _chunks(data, package + header_size, package + size):
+            if kind != RES_TABLE_TYPE or data[offset + 8] != type_id:
+                continue
+            value = _entry(data, offset, entry_index)
+            if value is None:
+                continue
+            config_size = struct.unpack_from("<I", data, offset + 20)[0]
+            if not any(data[offset + 24 : offset + 20 + config_size]):
+                return value
+            fallback = fallback or value
+        return fallback
+
+
+def _chunks(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    chunks, offset = [], start
+    while offset + 8 <= end:
+        kind, _, size = struct.unpack_from("<HHI", data, offset)
+        if size < 8 or offset + size > end:
+            raise ArscError(f"chunk at {offset:#x} overruns its parent")
+        chunks.append((offset, kind, size))
+        offset += size
+    return chunks
+
+
+def _entry(data: bytes, chunk: int, index: int) -> tuple[int, int] | None:
+    header_size = struct.unpack_from("<H", data, chunk + 2)[0]
+    flags = data[chunk + 9]
+    count, entries_start = struct.unpack_from("<II", data, chunk + 12)
+    offsets = chunk + header_size
+    if flags & TYPE_FLAG_SPARSE:
+        for i in range(count):
+            idx, half = struct.unpack_from("<HH", data, offsets + 4 * i)
+            if idx == index:
+                return _value_at(data, chunk + entries_start + half * 4)
+        return None
+    if index >= count:
+        return None
+    if flags & TYPE_FLAG_OFFSET16:
+        half = struct.unpack_from("<H", data, offsets + 2 * index)[0]
+        return None if half == 0xFFFF else _value_at(data, chunk + entries_start + half * 4)
+    entry = struct.unpack_from("<I", data, offsets + 4 * index)[0]
+    return None if entry == NO_ENTRY else _value_at(data, chunk + entries_start + entry)
+
+
+def _value_at(data: bytes, offset: int) -> tuple[int, int] | None:
+    size, flags = struct.unpack_from("<HH", data, offset)
+    if flags & FLAG_COMPACT:
+        return flags >> 8, struct.unpack_from("<I", data, offset + 4)[0]
+    if flags & FLAG_COMPLEX:
+        return None
+    _, _, data_type, value = struct.unpack_from("<HBBI", data, offset + size)
+    return data_type, value
+
+
+def _string(data: bytes, pool: int, index: int) -> str:
+    if pool < 0:
+        raise ArscError("no global string pool")
+    count, _, flags, strings_start = struct.unpack_from("<IIII", data, pool + 8)
+    if index >= count:
+        raise ArscError(f"string {index} out of range ({count})")
+    header_size = struct.unpack_from("<H", data, pool + 2)[0]
+    offset = pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * index)[0]
+    if flags & UTF8_FLAG:
+        _, offset = _length8(data, offset)
+        length, offset = _length8(data, offset)
+        return data[offset : offset + length].decode("utf-8", errors="replace")
+    length = struct.unpack_from("<H", data, offset)[0]
+    offset += 2
+    if length & 0x8000:
+        length = ((length & 0x7FFF) << 16) | struct.unpack_from("<H", data, offset)[0]
+        offset += 2
+    return data[offset : offset + 2 * length].decode("utf-16-le", errors="replace")
+
+
+def _length8(data: bytes, offset: int) -> tuple[int, int]:
+    first = data[offset]
+    if first & 0x80:
+        return ((first & 0x7F) << 8) | data[offset + 1], offset + 2
+    return first, offset + 1

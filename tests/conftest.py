@@ -1,0 +1,39 @@
+"""Shared paths: the committed fixtures, and the third-party corpus read in place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+APKS = FIXTURES / "apk"
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+
+
+def fixture(name: str) -> Path:
+    path = APKS / name
+    assert path.is_file(), f"missing committed fixture {path}"
+    return path
+
+
+def expected(name: str) -> dict:
+    """Ground truth written by the fixture's author beside its smali sources."""
+    return json.loads((FIXTURES / "src" / name / "expected.json").read_text(encoding="utf-8"))
+
+
+def corpus(*parts: str) -> Path:
+    path = CORPUS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"third-party corpus not present at {path} (it lives in ../shared, never in the repo)")
+    return path
+
+
+def corpus_labels() -> list[dict[str, str]]:
+    import csv
+
+    with corpus("labels.tsv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))

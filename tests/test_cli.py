@@ -1,0 +1,101 @@
+"""The command line: output, determinism, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from permaudit import __version__
+from permaudit.cli import main
+
+from .conftest import fixture
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_table_lists_permissions_contacts_first(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "audit", str(fixture("loan_harvest.apk")), "--manifest-only")
+    assert (code, err) == (0, "")
+    assert "com.example.loanharvest" in out and "QuickCash Loan" in out and "2.3.1 (7)" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("android.permission.")]
+    assert [r[0] for r in rows] == [
+        "android.permission.READ_CONTACTS",
+        "android.permission.READ_PHONE_STATE",
+        "android.permission.ACCESS_FINE_LOCATION",
+        "android.permission.INTERNET",
+    ]
+    assert rows[0] == ["android.permission.READ_CONTACTS", "contacts", "dangerous", "uses-permission", "-", "21-30"]
+
+
+def test_json_is_deterministic_and_versioned(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    first = tmp_path / "a.json"
+    second = tmp_path / "b.json"
+    assert run(capsys, "audit", str(fixture("manifest_edge.apk")), "--format", "json", "-o", str(first))[0] == 0
+    assert run(capsys, "audit", str(fixture("manifest_edge.apk")), "--format", "json", "-o", str(second))[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    document = json.loads(first.read_text())
+    assert document["schema_version"] == "1.0"
+    assert document["tool"] == {"name": "permaudit", "version": __version__}
+    assert "generated_at" not in document
+    result = document["results"][0]
+    assert result["manifest"]["package"] == "com.example.manifestedge"
+    names = [(p["name"], p["element"]) for p in result["manifest"]["permissions"]]
+    assert names == sorted(names)
+    assert first.read_text() == json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_timestamp_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "audit", str(fixture("clean_app.apk")), "--format", "json", "--timestamp", "--manifest-only")
+    assert code == 0 and "generated_at" in json.loads(out)
+
+
+def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "junk.apk").write_text("not an apk")
+    code, out, err = run(capsys, "audit", str(tmp_path / "junk.apk"))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("permaudit: ") and "not a zip archive" in err
+
+
+def test_batch_continues_past_bad_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "junk.apk").write_text("not an apk")
+    code, out, err = run(capsys, "audit", str(tmp_path / "missing.apk"), str(tmp_path / "junk.apk"), str(fixture("clean_app.apk")), "--format", "json", "--manifest-only")
+    assert code == 2
+    results = json.loads(out)["results"]
+    assert [r["status"] for r in results] == ["failed", "failed", "complete"]
+    assert results[2]["manifest"]["package"] == "com.example.cleanapp"
+    assert len(err.splitlines()) == 2
+
+
+def test_output_file_not_created_when_nothing_audited(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "report.txt"
+    code, _, _ = run(capsys, "audit", str(tmp_path / "missing.apk"), "-o", str(target))
+    assert code == 2 and not target.exists()
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["audit", str(fixture("clean_app.apk")), "--format", "pdf"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"permaudit {__version__}"
+
+
+def test_console_script_entry_point() -> None:
+    """The installed command and ``python -m permaudit`` are the same program."""
+    proc = subprocess.run([sys.executable, "-m", "permaudit", "audit", str(fixture("clean_app.apk")), "--manifest-only"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "com.example.cleanapp" in proc.stdout
