@@ -10,6 +10,8 @@ between methods in up to ``FIELD_ROUNDS`` rounds.
 
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass, field
 
 from permaudit import hybrid
@@ -23,6 +25,7 @@ from permaudit.model import (
     CodeFacts,
     CodeLocation,
     DexInfo,
+    HybridEvidence,
     ManifestFacts,
     PermissionRequest,
     Problem,
@@ -64,12 +67,17 @@ def extract(package: LoadedPackage, manifest: ManifestFacts | None = None) -> Co
         for dex, facts in results
         for r in facts.requests
     ]
-    classes = (c[0] for dex in dexes for c in dex.file.class_defs())
+    classes = (c.name for dex in dexes for c in dex.file.class_defs())
+    bridges = {
+        HybridEvidence("webview", s.category, "class", s.location.class_name, f"@JavascriptInterface {s.location.method}{s.location.descriptor} reads {s.category}")
+        for s in sites
+        if s.bridge
+    }
     return CodeFacts(
         dex=tuple(infos),
         sites=tuple(sorted(sites, key=_site_order)),
         requests=tuple(sorted(requests, key=lambda r: (r.location.dex, r.location.signature, r.location.offset))),
-        hybrid=hybrid.scan(package.files(), classes),
+        hybrid=tuple(sorted(set(hybrid.scan(package.files(), classes)) | bridges, key=lambda h: (h.framework, h.path, h.detail))),
     )
 
 
@@ -102,7 +110,7 @@ def _candidates(dex: DexFile) -> set[int]:
     fields = [
         idx
         for entry in apis["uri_fields"]
-        for type_idx in dex.types_with_prefix(entry["class_prefix"])
+        for type_idx in _types_with_prefix(dex, entry["class_prefix"])
         for idx in dex.find_fields(dex.type_name(type_idx))
         if dex.field(idx).type == URI_FIELD_TYPE
     ]
@@ -111,9 +119,18 @@ def _candidates(dex: DexFile) -> set[int]:
         if "class" in entry:
             methods.update(dex.find_methods(entry["class"], entry["name"]))
         else:
-            methods.update(m for m in dex.methods_named(entry["name"]) if _name_match(dex, m, entry))
+            methods.update(m for m in dex.find_methods(None, entry["name"]) if _name_match(dex, m, entry))
     refs = dex.refs(strings=sorted(strings), fields=sorted(fields), methods=sorted(methods))
     return {r.method_idx for r in refs}
+
+
+def _types_with_prefix(dex: DexFile, prefix: str) -> range:
+    """Type ids whose descriptor starts with ``prefix``: a contiguous run, since type ids are sorted."""
+    start = bisect.bisect_left(range(dex.type_count), prefix, key=dex.type_name)
+    end = start
+    while end < dex.type_count and dex.type_name(end).startswith(prefix):
+        end += 1
+    return range(start, end)
 
 
 def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:

@@ -261,8 +261,9 @@ class MethodAnalyzer:
 
         query = self.query_by_ref.get(key) or self._query_by_name(ref)
         if query is not None:
-            wanted = STRING_TYPE if query["kind"] == "client" else URI_TYPE
-            uri = next((v for t, v in args[0 if is_static else 1 :] if t in (wanted, URI_TYPE)), None)
+            uri = next((v for t, v in args[0 if is_static else 1 :] if t == URI_TYPE), None)
+            if (uri is None or uri.kind not in ("data", "picked")) and receiver is not None and receiver.kind == "data":
+                uri = receiver  # a ContentProviderClient acquired for a personal-data authority
             if uri is not None and uri.kind in ("data", "picked"):
                 kind = "picker" if uri.kind == "picked" else str(query["kind"])
                 category = uri.category or "contacts"
@@ -270,7 +271,7 @@ class MethodAnalyzer:
                 return Value("cursor", category, site=len(facts.sites) - 1) if kind in ("query", "picker") else None
             return None
         if key in self.picked:
-            return Value("picked", evidence=(line,))
+            return Value("picked", text=api, evidence=(line,))
         if key in self.intents:
             self._intent(insn, values, regs)
             return None

@@ -26,10 +26,10 @@ def test_loan_harvest_identity_and_permissions() -> None:
     assert (facts.min_sdk, facts.target_sdk, facts.max_sdk) == (21, 30, None)
     assert facts.main_activity == "com.example.loanharvest.MainActivity"
     assert perms(result) == {
-        (P + "INTERNET", "uses-permission", None, "normal", True, "21-30"),
+        (P + "INTERNET", "uses-permission", None, "normal|instant", True, "21-30"),
         (P + "READ_CONTACTS", "uses-permission", None, "dangerous", True, "21-30"),
         (P + "READ_PHONE_STATE", "uses-permission", None, "dangerous", True, "21-30"),
-        (P + "ACCESS_FINE_LOCATION", "uses-permission", None, "dangerous", True, "21-30"),
+        (P + "ACCESS_FINE_LOCATION", "uses-permission", None, "dangerous|instant", True, "21-30"),
     }
     assert facts.permission(P + "READ_CONTACTS").category == "contacts"  # type: ignore[union-attr]
 
@@ -54,11 +54,19 @@ def test_sdk23_and_max_sdk_bounds() -> None:
             "QUERY_ALL_PACKAGES", "READ_SMS", "READ_CALL_LOG", "GET_ACCOUNTS", "READ_MEDIA_IMAGES",
         )
     }
-    levels = {name: p.protection_level for (name, _), p in table.items()}
-    assert levels[P + "INTERNET"] == "normal"
-    assert levels[P + "QUERY_ALL_PACKAGES"] == "normal"
-    assert levels[P + "READ_MEDIA_IMAGES"] == "dangerous"  # added in API 33, the target
-    assert all(levels[P + n] == "dangerous" for n in ("READ_SMS", "READ_CALL_LOG", "GET_ACCOUNTS", "READ_CONTACTS"))
+    levels = {name.removeprefix(P): p.protection_level for (name, _), p in table.items()}
+    assert levels == {
+        "ACCESS_FINE_LOCATION": "dangerous|instant",
+        "GET_ACCOUNTS": "dangerous",
+        "INTERNET": "normal|instant",
+        "QUERY_ALL_PACKAGES": "normal",
+        "READ_CALL_LOG": "dangerous",
+        "READ_CONTACTS": "dangerous",
+        "READ_MEDIA_IMAGES": "dangerous",  # added in API 33, the target
+        "READ_PHONE_STATE": "dangerous",
+        "READ_SMS": "dangerous",
+        "WRITE_EXTERNAL_STORAGE": "dangerous",
+    }
     assert facts.query_all_packages is True
 
 

@@ -4,26 +4,30 @@ An audit report is evidence: anyone must be able to re-check that the APK it des
 the one that was analysed and who signed it. This module therefore verifies each signature
 scheme itself, rather than only reading certificates out of the archive:
 
-* **v1** (JAR signing), following the rules of apksig's ``V1SchemeVerifier`` as they apply
-  on Android 4.3 to 6.0 (API 18-23, the last releases where JAR signing is the only
-  scheme): PKCS#7 signature (signed attributes included) over each ``.SF``; the ``.SF``
-  digest of the whole ``MANIFEST.MF`` or else of each of its sections (and of its main
-  attributes when given); the strongest digest of every entry in ``MANIFEST.MF`` against
-  the entry's uncompressed bytes; every entry outside ``META-INF/`` covered by the same
-  set of signers; no duplicate entry names; nothing named in ``MANIFEST.MF`` missing.
-* **v2, v3, v3.1** (APK Signature Scheme v2/v3 blocks before the central directory):
-  every signer's signatures over its signed data, the public key against the first
-  certificate, the algorithm lists of signatures and digests, the v3 SDK ranges, and the
-  1 MiB chunked SHA-256/SHA-512 content digest of entries, central directory and End of
-  Central Directory.
+* **v1** (JAR signing), following apksig's ``V1SchemeVerifier`` as it judges Android 6.0
+  (API 23, the newest release where JAR signing is the only scheme): PKCS#7 over each
+  ``.SF`` (signed attributes included; the first SignerInfo that verifies wins; keyUsage
+  must allow signing); the ``.SF`` digest of the whole ``MANIFEST.MF`` or else of each
+  section it names (and of the main attributes when given); the strongest digest
+  (SHA-512 > SHA-384 > SHA-256 > SHA-1) of every entry in ``MANIFEST.MF`` against the
+  entry's uncompressed bytes; every entry outside ``META-INF/`` covered by the same
+  signers; no duplicate entry names; nothing named in ``MANIFEST.MF`` missing.
+* **v2, v3, v3.1** (blocks in the APK Signing Block before the central directory): every
+  signer, and every signature of a supported algorithm it carries, over its signed data;
+  the public key against the first certificate; the algorithm lists of signatures and
+  digests; v3 minSdk/maxSdk against the signed copies; the v2 stripping-protection
+  attribute; and the 1 MiB chunked SHA-256/SHA-512 content digest of entries, central
+  directory and End of Central Directory (CD offset patched to the block's offset).
 
-Not verified, by design: the certificate chain or trust (Android does not check it
-either), v3 signing-certificate lineage (proof-of-rotation records are ignored), the
-fs-verity content digest of the 0x0421/0x0423/0x0425 algorithms (their signature over the
-signed data is checked, their content digest is not; a signer with only those fails), APK
-Signature Scheme v4 and source stamps (they live outside the APK), and which Android
-versions accept a given algorithm. Each scheme is judged on its own: a v1 signer that
-differs from the v2 signer shows up as two certificates with different ``schemes``.
+Not verified, by design: certificate chains or trust (Android checks neither), v3
+signing-certificate lineage (proof-of-rotation records are ignored), the fs-verity
+content digest of algorithms 0x0421/0x0423/0x0425 (their signature over the signed data
+is checked; a signer with only those fails), v4 and source stamps (they live outside the
+APK), and which Android versions accept an algorithm. Each scheme is judged on its own: a
+v1 signer that differs from the v2 signer shows up as two certificates with different
+``schemes``, and certificates named by signatures that do not verify are listed with
+``schemes=()``. A v2/v3 signature that a JAR ``.SF`` declares (``X-Android-APK-Signed``)
+but that is absent is reported as absent with a "stripped?" detail.
 
 Nothing here raises on bad input: a malformed archive or block becomes a
 :class:`~permaudit.model.SchemeCheck` with ``verified=False`` and a one-line ``detail``.
@@ -36,9 +40,10 @@ import binascii
 import hashlib
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timezone
+from typing import Any
 
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core as asn1_core
@@ -46,12 +51,13 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from permaudit.model import Certificate, SchemeCheck, Signing
 
 __all__ = ["Certificate", "SchemeCheck", "Signing", "inspect_signing"]
 
-SCHEMES = ("v1", "v2", "v3", "v3.1")
+_SCHEMES = ("v1", "v2", "v3", "v3.1")
 _BLOCK_IDS = {"v2": 0x7109871A, "v3": 0xF05368C0, "v3.1": 0x1B93AD61}
 _BLOCK_MAGIC = b"APK Sig Block 42"
 _STRIPPING_PROTECTION_ATTR = 0xBEEFF00D  # v2 signed-data attribute: "also signed with scheme N"
@@ -120,7 +126,9 @@ def _read_zip(data: bytes) -> _Zip:
     if eocd >= 20 and data[eocd - 20 : eocd - 16] == b"PK\x06\x07":
         zf.error = "ZIP64 archives are not supported by APK signature verification"
     elif cd_offset > eocd:
-        zf.error = f"malformed ZIP: central directory offset {cd_offset} is past the End of Central Directory at {eocd}"
+        zf.error = (
+            f"malformed ZIP: central directory offset {cd_offset} is past the End of Central Directory at {eocd}"
+        )
     elif cd_offset + cd_size > eocd:
         zf.error = (
             f"malformed ZIP: central directory (offset {cd_offset}, size {cd_size}) overlaps "
@@ -145,7 +153,7 @@ def _read_zip(data: bytes) -> _Zip:
     return zf
 
 
-def _entry_chunks(data: bytes, zf: _Zip, entry: _Entry, budget: list[int]) -> Iterator[bytes]:
+def _entry_chunks(data: bytes, zf: _Zip, entry: _Entry, budget: list[int]) -> Iterator[bytes | memoryview]:
     """Yield an entry's uncompressed bytes, located through its local file header."""
 
     def fail(why: str) -> _Fail:
@@ -171,7 +179,7 @@ def _entry_chunks(data: bytes, zf: _Zip, entry: _Entry, budget: list[int]) -> It
     inflater = zlib.decompressobj(-15)
     try:
         for off in range(0, len(view), 1 << 18):
-            piece = view[off : off + (1 << 18)]
+            piece: bytes | memoryview = view[off : off + (1 << 18)]
             while piece:
                 out = inflater.decompress(piece, 1 << 22)
                 piece = inflater.unconsumed_tail
@@ -258,7 +266,7 @@ def _public_key_label(info: asn1_x509.PublicKeyInfo) -> str:
 def _certificate(der: bytes, schemes: tuple[str, ...]) -> Certificate:
     """Describe a DER certificate; fields it cannot decode are left empty."""
 
-    def safe(fn) -> str:  # type: ignore[no-untyped-def]
+    def safe(fn: Callable[[], str]) -> str:
         try:
             return fn()
         except Exception:  # noqa: BLE001 - malformed field in a hostile certificate
@@ -266,10 +274,10 @@ def _certificate(der: bytes, schemes: tuple[str, ...]) -> Certificate:
 
     def when(key: str) -> str:
         dt = tbs["validity"][key].native
-        return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return str(dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def serial() -> str:
-        value = tbs["serial_number"].native
+        value = int(tbs["serial_number"].native)
         return format(value, "x") if value >= 0 else "-" + format(-value, "x")
 
     try:
@@ -290,7 +298,7 @@ def _certificate(der: bytes, schemes: tuple[str, ...]) -> Certificate:
     )
 
 
-_HASHES = {
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "md5": hashes.MD5,
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,
@@ -300,14 +308,16 @@ _HASHES = {
 }
 
 
-def _load_key(spki_der: bytes):  # type: ignore[no-untyped-def]
+def _load_key(spki_der: bytes) -> PublicKeyTypes:
     try:
         return serialization.load_der_public_key(spki_der)
     except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
         raise _Fail(f"cannot load public key ({_one_line(str(exc))[:80]})") from None
 
 
-def _verify(key, family: str, pad: str, hash_name: str, signature: bytes, message: bytes) -> bool:  # type: ignore[no-untyped-def]
+def _verify(
+    key: PublicKeyTypes, family: str, pad: str, hash_name: str, signature: bytes, message: bytes
+) -> bool:
     """Check one signature; ``False`` when it does not verify, ``_Fail`` when it cannot be checked."""
     algo = _HASHES[hash_name]()
     try:
@@ -437,21 +447,22 @@ _SIG_FAMILY = {
 }
 
 
-def _find_cert(certs: list, sid) -> asn1_x509.Certificate | None:  # type: ignore[no-untyped-def]
+def _find_cert(certs: list[Any], sid: Any) -> Any:
     for choice in certs:
         if choice.name != "certificate":
             continue
         cert = choice.chosen
         tbs = cert["tbs_certificate"]
         if sid.name == "issuer_and_serial_number":
-            if tbs["issuer"] == sid.chosen["issuer"] and tbs["serial_number"].native == sid.chosen["serial_number"].native:
+            wanted = sid.chosen
+            if tbs["issuer"] == wanted["issuer"] and tbs["serial_number"].native == wanted["serial_number"].native:
                 return cert
         elif sid.name == "subject_key_identifier" and cert.key_identifier == sid.chosen.native:
             return cert
     return None
 
 
-def _verify_signer_info(signed, certs: list, si, sf: bytes) -> tuple[asn1_x509.Certificate | None, bool]:  # type: ignore[no-untyped-def]
+def _verify_signer_info(signed: Any, certs: list[Any], si: Any, sf: bytes) -> tuple[Any, bool]:
     """Return (certificate named by the SignerInfo, whether its signature over the .SF verifies)."""
     digest = si["digest_algorithm"]["algorithm"].native
     sig_alg = si["signature_algorithm"]["algorithm"].dotted
@@ -468,7 +479,7 @@ def _verify_signer_info(signed, certs: list, si, sf: bytes) -> tuple[asn1_x509.C
     if isinstance(attrs, asn1_core.Void):
         message = sf
     else:
-        seen: dict[str, object] = {}
+        seen: dict[str, Any] = {}
         for attr in attrs:
             kind = attr["type"].dotted
             if kind in seen:
@@ -480,12 +491,12 @@ def _verify_signer_info(signed, certs: list, si, sf: bytes) -> tuple[asn1_x509.C
         content_type = seen.get("1.2.840.113549.1.9.3")
         if content_type is None:
             raise _Fail("no content type in signed attributes")
-        if content_type.native != signed["encap_content_info"]["content_type"].native:  # type: ignore[attr-defined]
+        if content_type.native != signed["encap_content_info"]["content_type"].native:
             return cert, False
         expected = seen.get("1.2.840.113549.1.9.4")
         if expected is None:
             raise _Fail("no message digest in signed attributes")
-        if hashlib.new(digest, sf).digest() != expected.native:  # type: ignore[attr-defined]
+        if hashlib.new(digest, sf).digest() != expected.native:
             return cert, False
         message = b"\x31" + attrs.dump()[1:]  # signed over as a SET, as Android does
     key = _load_key(cert.public_key.dump())
@@ -508,17 +519,20 @@ def _verify_sig_block(block: bytes, sf: bytes, signer: _V1Signer) -> None:
             if signer.cert is None and cert is not None:
                 signer.cert = cert.dump()
             if ok:
-                signer.cert = cert.dump()  # type: ignore[union-attr]
+                signer.cert = cert.dump()
                 return
     except _Fail as exc:
         msg = str(exc)
         raise _Fail(msg if msg.startswith(signer.block) else f"{signer.block}: {msg}") from None
     except Exception as exc:  # noqa: BLE001 - asn1crypto raises many types on garbage
-        raise _Fail(f"{signer.block}: malformed PKCS#7 ({type(exc).__name__}: {_one_line(str(exc))[:100]})") from None
+        why = f"{type(exc).__name__}: {_one_line(str(exc))[:100]}"
+        raise _Fail(f"{signer.block}: malformed PKCS#7 ({why})") from None
     raise _Fail(f"{signer.block}: signature does not verify against {signer.sf}")
 
 
-def _verify_sf(sf_raw: bytes, manifest_raw: bytes, main: _Section, sections: dict[str, _Section], signer: _V1Signer) -> bool:
+def _verify_sf(
+    sf_raw: bytes, manifest_raw: bytes, main: _Section, sections: dict[str, _Section], signer: _V1Signer
+) -> bool:
     """Check the .SF against MANIFEST.MF; ``False`` when Android would ignore this signer."""
     sf_main, sf_sections = _parse_manifest(sf_raw)
     if sf_main is None or sf_main.get("Signature-Version") is None:
@@ -551,7 +565,8 @@ def _verify_sf(sf_raw: bytes, manifest_raw: bytes, main: _Section, sections: dic
         size = section.size
         if signtool and manifest_raw[section.start + size - 2 : section.start + size] == b"\n\n":
             size -= 1
-        if hashlib.new(expected[0], manifest_raw[section.start : section.start + size]).digest() != expected[1]:
+        got = hashlib.new(expected[0], manifest_raw[section.start : section.start + size]).digest()
+        if got != expected[1]:
             raise _Fail(f"{signer.sf}: digest of the MANIFEST.MF section for {_q(name)} does not match")
     signer.entries = names
     return True
@@ -584,15 +599,15 @@ def _check_v1(
         manifest_raw = _entry_bytes(data, zf, by_name["META-INF/MANIFEST.MF"], budget)
         main, individual = _parse_manifest(manifest_raw)
         sections: dict[str, _Section] = {}
-        for number, section in enumerate(individual, 1):
-            name = section.name
-            if name is None:
+        for number, part in enumerate(individual, 1):
+            part_name = part.name
+            if part_name is None:
                 raise _Fail(f"MANIFEST.MF section #{number} has no Name")
-            if name in sections:
-                raise _Fail(f"duplicate section in MANIFEST.MF: {_q(name)}")
-            if name not in by_name:
-                raise _Fail(f"MANIFEST.MF names {_q(name)}, which is not in the APK")
-            sections[name] = section
+            if part_name in sections:
+                raise _Fail(f"duplicate section in MANIFEST.MF: {_q(part_name)}")
+            if part_name not in by_name:
+                raise _Fail(f"MANIFEST.MF names {_q(part_name)}, which is not in the APK")
+            sections[part_name] = part
         for name in meta:
             if name.endswith((".RSA", ".DSA", ".EC")):
                 sf = name.rsplit(".", 1)[0] + ".SF"
@@ -605,9 +620,8 @@ def _check_v1(
             sf_raw[signer.sf] = _entry_bytes(data, zf, by_name[signer.sf], budget)
             block = _entry_bytes(data, zf, by_name[signer.block], budget)
             _verify_sig_block(block, sf_raw[signer.sf], signer)
-        active = [
-            s for s in signers if _verify_sf(sf_raw[s.sf], manifest_raw, main or _Section(0, 0, []), sections, s)
-        ]
+        main = main or _Section(0, 0, [])
+        active = [s for s in signers if _verify_sf(sf_raw[s.sf], manifest_raw, main, sections, s)]
         if not active:
             raise _Fail("no usable JAR signer: every .SF lacks Signature-Version or is malformed")
         first: tuple[str, list[str]] | None = None
@@ -632,11 +646,13 @@ def _check_v1(
             for chunk in _entry_chunks(data, zf, entry, budget):
                 h.update(chunk)
             if h.digest() != expected[1]:
-                raise _Fail(f"ZIP entry {_q(name)}: content does not match its {expected[0].upper()} digest in MANIFEST.MF")
+                algorithm = expected[0].upper()
+                raise _Fail(f"ZIP entry {_q(name)}: content does not match its {algorithm} digest in MANIFEST.MF")
         if first is None:
             raise _Fail("no ZIP entry is covered by the JAR signature")
     except _Fail as exc:
-        return SchemeCheck("v1", True, False, _one_line(str(exc))), [(s.cert, False) for s in signers if s.cert]
+        claimed = [(s.cert, False) for s in signers if s.cert]
+        return SchemeCheck("v1", True, False, _one_line(str(exc))), claimed
     # Signers that cover no entry are ignored by Android: listed, but not as verifying.
     used = set(first[1])
     return SchemeCheck("v1", True, True, ""), [(s.cert, s.block in used) for s in signers if s.cert]
@@ -660,7 +676,7 @@ class _Reader:
     def u32(self) -> int:
         if self.remaining < 4:
             raise _Fail(f"truncated {self.what}")
-        (value,) = struct.unpack_from("<I", self.buf, self.pos)
+        value = int(struct.unpack_from("<I", self.buf, self.pos)[0])
         self.pos += 4
         return value
 
@@ -745,9 +761,8 @@ def _same_key(spki: bytes, cert_spki: bytes) -> bool:
         return True
     try:  # equal keys, different encodings (Java compares re-encoded keys)
         fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return serialization.load_der_public_key(spki).public_bytes(*fmt) == serialization.load_der_public_key(
-            cert_spki
-        ).public_bytes(*fmt)
+        ours = serialization.load_der_public_key(spki).public_bytes(*fmt)
+        return ours == serialization.load_der_public_key(cert_spki).public_bytes(*fmt)
     except Exception:  # noqa: BLE001
         return False
 
@@ -763,17 +778,16 @@ def _check_signer(raw: _Reader, scheme: str, present_ids: set[int]) -> _BlockSig
     """Parse and verify one signer; its content digests are compared by the caller."""
     v3 = scheme != "v2"
     out = _BlockSigner()
-    signed_reader = raw.prefixed("signed data")
-    signed = signed_reader.bytes()
+    signed = raw.prefixed("signed data").bytes()
     if v3:
         min_sdk, max_sdk = raw.u32(), raw.u32()
     sigs_reader = raw.prefixed("signatures")
     spki = raw.prefixed("public key").bytes()
     signatures: list[tuple[int, bytes]] = []
     while sigs_reader.remaining:
-        sig = sigs_reader.prefixed("signature")
-        alg = sig.u32()
-        signatures.append((alg, sig.prefixed("signature bytes").bytes()))
+        record = sigs_reader.prefixed("signature")
+        alg = record.u32()
+        signatures.append((alg, record.prefixed("signature bytes").bytes()))
     sd = _Reader(signed, "signed data")
     digests_reader = sd.prefixed("digests")
     certs_reader = sd.prefixed("certificates")
@@ -820,7 +834,7 @@ def _check_signer(raw: _Reader, scheme: str, present_ids: set[int]) -> _BlockSig
         if not v3 and ident == _STRIPPING_PROTECTION_ATTR:
             value = attr.u32() if attr.remaining >= 4 else 0
             if value == 3 and _BLOCK_IDS["v3"] not in present_ids:
-                raise _Fail("v2 signer says the APK was also signed with v3, but there is no v3 signature (stripped?)")
+                raise _Fail("v2 signer says the APK was also signed with v3, but there is no v3 (stripped?)")
         # v3 proof-of-rotation lineage (0x3ba06f8c) and rotation attributes are not checked.
     out.algs = [a for a, _ in supported]
     return out
@@ -866,9 +880,8 @@ def _check_block_scheme(
             for number, signer in enumerate(signers, 1):
                 for alg in signer.algs:
                     if _V2_ALGS[alg][3] == hash_name and signer.digests.get(alg) != actual:
-                        raise _Fail(
-                            f"signer #{number}: APK content digest ({hash_name.upper()}, 0x{alg:04x}) does not match"
-                        )
+                        what = f"{hash_name.upper()}, 0x{alg:04x}"
+                        raise _Fail(f"signer #{number}: APK content digest ({what}) does not match")
     except _Fail as exc:
         claimed += [s.cert for s in signers if s.cert is not None]
         return SchemeCheck(scheme, True, False, _one_line(str(exc))), [(c, False) for c in claimed]
@@ -898,14 +911,14 @@ def inspect_signing(data: bytes) -> Signing:
         return _inspect(bytes(data))
     except Exception as exc:  # noqa: BLE001 - last resort; a bug must not stop an audit
         detail = _one_line(f"internal error while verifying signatures: {type(exc).__name__}: {exc}")
-        return Signing(tuple(SchemeCheck(s, False, False, detail) for s in SCHEMES), ())
+        return Signing(tuple(SchemeCheck(s, False, False, detail) for s in _SCHEMES), ())
 
 
 def _inspect(data: bytes) -> Signing:
     try:
         zf = _read_zip(data)
     except _Fail as exc:
-        return Signing(tuple(SchemeCheck(s, False, False, str(exc)) for s in SCHEMES), ())
+        return Signing(tuple(SchemeCheck(s, False, False, str(exc)) for s in _SCHEMES), ())
     budget = [_MAX_INFLATED]
     certs: dict[bytes, set[str]] = {}
     checks: dict[str, SchemeCheck] = {}
@@ -927,12 +940,11 @@ def _inspect(data: bytes) -> Signing:
     for number, scheme in ((2, "v2"), (3, "v3")):
         check = checks[scheme]
         if number in declared and not check.present and not check.detail:
-            checks[scheme] = SchemeCheck(
-                scheme, False, False, f"absent, but the JAR .SF says X-Android-APK-Signed: {number} (stripped?)"
-            )
+            why = f"absent, but the JAR .SF says X-Android-APK-Signed: {number} (stripped?)"
+            checks[scheme] = SchemeCheck(scheme, False, False, why)
 
     certificates = sorted(
-        (_certificate(der, tuple(s for s in SCHEMES if s in schemes)) for der, schemes in certs.items()),
+        (_certificate(der, tuple(s for s in _SCHEMES if s in schemes)) for der, schemes in certs.items()),
         key=lambda c: c.sha256,
     )
-    return Signing(tuple(checks[s] for s in SCHEMES), tuple(certificates))
+    return Signing(tuple(checks[s] for s in _SCHEMES), tuple(certificates))

@@ -1,0 +1,125 @@
+"""The bytecode stage against androguard's full analysis, on the same files in the same run.
+
+Each measurement runs in a fresh subprocess so its peak memory is its own:
+
+* ``androguard``: ``AnalyzeAPK(path)`` (every method decoded, xrefs built), then the
+  contacts reading methods found the way the corpus labeller finds them (a method that
+  reads a ContactsContract/Contacts URI field or a contacts URI string and calls a query
+  API), to check permaudit finds the same methods;
+* ``permaudit``: ``permaudit.audit(path)``, the default path (manifest + bytecode + hybrid);
+* ``floor``: inflate every dex from the zip and scan its bytes once with one regex, the
+  least any analysis of the bytecode must do.
+
+    python benchmarks/bench_bytecode.py [APK ...] [--skip-androguard]
+
+Defaults: ProjectSpy from the corpus and ../shared/bench/mega-multidex.apk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEFAULTS = [
+    SHARED / "corpus" / "apk" / "29b0d86ae68d83f9578c3f36041df943195bc55a7f3f1d45a9c23f145d75af9d.apk",
+    SHARED / "bench" / "mega-multidex.apk",
+]
+CONTACTS_FIELD = re.compile(r"^Landroid/provider/(ContactsContract|Contacts[;$])")
+CONTACTS_STRING = r"content://(com\.android\.)?contacts"
+QUERY_NAMES = {"query", "managedQuery"}
+
+
+def worker(mode: str, path: str) -> dict[str, object]:
+    start = time.perf_counter()
+    methods: list[str] = []
+    if mode == "permaudit":
+        import permaudit
+
+        result = permaudit.audit(path)
+        assert result.code is not None
+        methods = sorted({f"{s.location.class_name}->{s.location.method}" for s in result.code.sites if s.category == "contacts"})
+    elif mode == "androguard":
+        from loguru import logger
+
+        logger.disable("androguard")
+        from androguard.misc import AnalyzeAPK
+
+        _, _, analysis = AnalyzeAPK(path)
+        elapsed = time.perf_counter() - start
+        methods = sorted(_androguard_readers(analysis))
+        return {"seconds": elapsed, "rss_mb": _rss_mb(), "methods": methods}
+    else:
+        pattern = re.compile(rb"content://com\.android\.contacts")
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if re.fullmatch(r"classes\d*\.dex", name):
+                    pattern.search(archive.read(name))
+    return {"seconds": time.perf_counter() - start, "rss_mb": _rss_mb(), "methods": methods}
+
+
+def _androguard_readers(analysis: object) -> set[str]:
+    """Methods that take a contacts URI (field or string) and call a query API, via xrefs."""
+    readers = set()
+    uri_users = set()
+    for field in analysis.get_fields():  # type: ignore[attr-defined]
+        if CONTACTS_FIELD.match(field.get_field().get_class_name()):
+            uri_users |= {m for _, m in field.get_xref_read()}
+    for string in analysis.find_strings(CONTACTS_STRING):  # type: ignore[attr-defined]
+        uri_users |= {m for _, m in string.get_xref_from()}
+    for method in uri_users:
+        meth = method if hasattr(method, "get_xref_to") else analysis.get_method_analysis(method)  # type: ignore[attr-defined]
+        if meth is None:
+            continue
+        called = {m.name for _, m, _ in meth.get_xref_to()}
+        if called & QUERY_NAMES or "<init>" in called and any("CursorLoader" in m.class_name for _, m, _ in meth.get_xref_to()):
+            readers.add(f"{meth.class_name}->{meth.name}")
+    return readers
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(mode: str, path: Path) -> dict[str, object]:
+    proc = subprocess.run([sys.executable, __file__, "--worker", mode, str(path)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return {"seconds": float("nan"), "rss_mb": float("nan"), "methods": [], "error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, default=DEFAULTS)
+    parser.add_argument("--skip-androguard", action="store_true", help="only permaudit and the floor (androguard takes minutes on big apps)")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker)))
+        return
+    for path in args.paths:
+        ours = measure("permaudit", path)
+        floor = measure("floor", path)
+        print(f"\n{path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+        print(f"  floor (inflate dex + one scan): {floor['seconds']:.2f} s, {floor['rss_mb']:.0f} MB peak")
+        print(f"  permaudit.audit:               {ours['seconds']:.2f} s, {ours['rss_mb']:.0f} MB peak "
+              f"({ours['seconds'] / floor['seconds']:.1f}x the floor)")  # type: ignore[operator]
+        if args.skip_androguard:
+            continue
+        theirs = measure("androguard", path)
+        print(f"  androguard AnalyzeAPK:         {theirs['seconds']:.2f} s, {theirs['rss_mb']:.0f} MB peak "
+              f"(permaudit is {theirs['seconds'] / ours['seconds']:.1f}x faster)")  # type: ignore[operator]
+        missing = sorted(set(theirs["methods"]) - set(ours["methods"]))  # type: ignore[arg-type]
+        print(f"  contacts reading methods: androguard-style {len(theirs['methods'])}, permaudit {len(ours['methods'])}, "  # type: ignore[arg-type]
+              f"missed by permaudit: {missing or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
