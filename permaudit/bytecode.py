@@ -24,6 +24,7 @@ from permaudit.model import (
     AccessSite,
     CodeFacts,
     CodeLocation,
+    DataReference,
     DexInfo,
     HybridEvidence,
     ManifestFacts,
@@ -31,7 +32,8 @@ from permaudit.model import (
     Problem,
 )
 
-FIELD_ROUNDS = 3
+ROUNDS = 4
+LOADER_METHOD = "loadInBackground"
 URI_FIELD_TYPE = "Landroid/net/Uri;"
 
 
@@ -61,7 +63,7 @@ def extract(package: LoadedPackage, manifest: ManifestFacts | None = None) -> Co
     for dex in dexes:
         dex.candidates = _candidates(dex.file)
     results = _analyse(dexes)
-    sites = _settle(dexes, results)
+    sites, references = _settle(dexes, results)
     requests = [
         PermissionRequest(r.api, r.permissions, _location(dex, r.method_idx, r.offset, r.instruction), attribute(dex.file.method(r.method_idx).class_name))
         for dex, facts in results
@@ -76,6 +78,7 @@ def extract(package: LoadedPackage, manifest: ManifestFacts | None = None) -> Co
     return CodeFacts(
         dex=tuple(infos),
         sites=tuple(sorted(sites, key=_site_order)),
+        references=tuple(sorted(references, key=_site_order)),
         requests=tuple(sorted(requests, key=lambda r: (r.location.dex, r.location.signature, r.location.offset))),
         hybrid=tuple(sorted(set(hybrid.scan(package.files(), classes)) | bridges, key=lambda h: (h.framework, h.path, h.detail))),
     )
@@ -92,7 +95,7 @@ def _open(package: LoadedPackage) -> tuple[list[_Dex], list[DexInfo]]:
         try:
             dex = DexFile(data, source.name)
         except DexError as exc:
-            package.problems.append(Problem("bad-dex", f"{source.name}: {one_line(exc)}", source.name))
+            package.problems.append(Problem("bad-dex", one_line(exc), source.name))
             infos.append(DexInfo(source.name, hashes_of(data), 0, 0))
             continue
         infos.append(DexInfo(source.name, hashes_of(data), dex.class_count, dex.method_count))
@@ -146,23 +149,52 @@ def _uri_string_bytes() -> bytes:
 
 
 def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
-    """Run the register pass over every candidate, feeding field stores back until stable."""
+    """Run the register pass over every candidate, then again over the field readers and
+    the app methods that values were handed to, until nothing new is learned."""
     fields: dict[str, Value] = {}
+    handed: dict[str, dict[int, Value]] = {}
     results: list[tuple[_Dex, MethodFacts]] = []
-    for _ in range(FIELD_ROUNDS):
+    for _ in range(ROUNDS):
         results = []
-        stores: dict[str, Value] = {}
+        learned = False
         for dex in dexes:
-            analyzer = MethodAnalyzer(dex.file, fields, lambda insn, d=dex.file: insn.text(d))
-            readers = _field_readers(dex.file, fields)
-            for method_idx in sorted(dex.candidates | readers):
-                facts = analyzer.run(method_idx, dex.insns(method_idx))
+            analyzer = MethodAnalyzer(dex.file, fields)
+            seeded = _callees(dex.file, handed)
+            for method_idx in sorted(dex.candidates | _field_readers(dex.file, fields) | seeded.keys()):
+                facts = analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, seeded.get(method_idx)))
                 results.append((dex, facts))
-                stores.update(facts.stores)
-        if stores.keys() <= fields.keys():
+                for key, value in facts.stores.items():
+                    learned |= key not in fields
+                    fields.setdefault(key, value)
+                for signature, args in facts.calls.items():
+                    known = handed.setdefault(signature, {})
+                    for position, value in args.items():
+                        learned |= position not in known
+                        known.setdefault(position, value)
+        if not learned:
             break
-        fields.update(stores)
     return results
+
+
+def _callees(dex: DexFile, handed: dict[str, dict[int, Value]]) -> dict[int, dict[int, Value]]:
+    """Methods of this dex, with code, that a caller handed a tracked value to."""
+    found = {}
+    for signature, args in handed.items():
+        class_name, _, rest = signature.partition("->")
+        name, descriptor = rest[: rest.index("(")], rest[rest.index("(") :]
+        method_idx = dex.find_method(class_name, name, descriptor)
+        if method_idx is not None and dex.method_code_offset(method_idx) is not None:
+            found[method_idx] = args
+    return found
+
+
+def _registers(dex: DexFile, method_idx: int, args: dict[int, Value] | None) -> dict[int, Value] | None:
+    """Argument positions to registers: arguments occupy the last ``ins_size`` registers."""
+    info = dex.code_info(method_idx) if args else None
+    if info is None or args is None:
+        return None
+    first = info.registers_size - info.ins_size
+    return {first + position: value for position, value in args.items()}
 
 
 def _field_readers(dex: DexFile, fields: dict[str, Value]) -> set[int]:
@@ -174,20 +206,43 @@ def _field_readers(dex: DexFile, fields: dict[str, Value]) -> set[int]:
     return {r.method_idx for r in dex.refs(fields=sorted(indices))} if indices else set()
 
 
-def _settle(dexes: list[_Dex], results: list[tuple[_Dex, MethodFacts]]) -> list[AccessSite]:
-    """Decide bulk versus lookup, keep picker queries only where a contacts picker is launched."""
+def _settle(dexes: list[_Dex], results: list[tuple[_Dex, MethodFacts]]) -> tuple[list[AccessSite], list[DataReference]]:
+    """Decide each read's kind; keep picker queries only where a contacts picker is launched;
+    list the URIs that no read used."""
     launches = [(dex, s) for dex, facts in results for s in facts.picker_launches]
     sites: dict[tuple[str, int, int], AccessSite] = {}
+    used = {s.origin for _, s in launches}
     for dex, facts in results:
+        picked_at = min((s.offset for s in facts.sites if s.kind == "picker"), default=None)
         for site in facts.sites:
             if site.kind == "picker" and not launches:
                 continue  # Intent.getData() of some other picker (an image, a file)
             if site.kind == "query":
-                site.kind = "bulk" if _iterated(dexes, dex, site) else "lookup"
+                site.kind = _query_kind(dexes, dex, site, picked_at)
+            used.add(site.origin)
             sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site)
     for dex, site in launches:
         sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site)
-    return list(sites.values())
+    references = {
+        (dex.name, ref.method_idx, ref.source): DataReference(ref.category, ref.source, _location(dex, ref.method_idx, ref.offset, ref.instruction), attribute(dex.file.method(ref.method_idx).class_name))
+        for dex, facts in results
+        for ref in facts.created
+        if ref.origin not in used
+    }
+    return list(sites.values()), list(references.values())
+
+
+def _query_kind(dexes: list[_Dex], dex: _Dex, site: Site, picked_at: int | None) -> str:
+    """``bulk`` when the cursor is iterated; ``picker`` for a follow-up on a picked contact."""
+    if picked_at is not None and site.offset > picked_at:
+        site.evidence += ("follows the query of a contact the user picked, in the same method",)
+        return "picker"
+    if _iterated(dexes, dex, site):
+        return "bulk"
+    if site.returned and dex.file.method(site.method_idx).name == LOADER_METHOD:
+        site.evidence += ("cursor returned from a Loader's loadInBackground to the app's onLoadFinished",)
+        return "loader"
+    return "lookup"
 
 
 def _iterated(dexes: list[_Dex], dex: _Dex, site: Site) -> bool:
@@ -240,7 +295,7 @@ def _location(dex: _Dex, method_idx: int, offset: int, instruction: str) -> Code
     return CodeLocation(dex.name, ref.class_name, ref.name, ref.descriptor, offset, instruction)
 
 
-def _site_order(site: AccessSite) -> tuple[int, str, str, int]:
+def _site_order(site: AccessSite | DataReference) -> tuple[int, str, str, int]:
     order = {c: i for i, c in enumerate(category_order())}
     return (order.get(site.category, len(order)), site.location.dex, site.location.signature, site.location.offset)
 

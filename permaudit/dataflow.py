@@ -13,7 +13,7 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from permaudit.data import load
@@ -22,7 +22,9 @@ from permaudit.dexindex import DexFile, Insn, MethodRef
 URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"
 BASE64_URI_PREFIX = re.compile(rb"Y29udGVudDovL")  # base64 of "content://" at a string's start
-EVIDENCE_LIMIT = 6
+EVIDENCE_LIMIT = 8
+HANDED = ("data", "picked", "intent", "arr")  # values followed into the app methods they are passed to
+FRAMEWORK_PREFIXES = ("Landroid/", "Ljava/", "Ljavax/", "Ldalvik/", "Lkotlin/", "Lorg/json/", "Lorg/apache/http/")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Value:
     """What a register is known to hold."""
 
     kind: str
-    """``data`` (a URI or authority naming personal data), ``mime`` (a contacts MIME type),
+    """``data`` (a URI naming personal data), ``authority`` (a provider authority such as
+    ``com.android.contacts``: data only once given to an authority API), ``mime`` (a contacts MIME type),
     ``str``, ``arr`` (string array), ``picked`` (URI returned by a picker), ``cursor``,
     ``intent`` (``items`` holds a picker action, ``text`` the contacts URI or MIME type)."""
     category: str = ""
@@ -38,6 +41,8 @@ class Value:
     items: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     site: int = -1
+    origin: str = ""
+    """``method_idx@offset`` of the instruction that first named the data, to tell reads from mere references."""
 
     def step(self, line: str) -> Value:
         return replace(self, evidence=(self.evidence + (line,))[-EVIDENCE_LIMIT:])
@@ -55,6 +60,7 @@ class Site:
     offset: int
     instruction: str
     evidence: tuple[str, ...]
+    origin: str = ""
     iterated: bool = False
     returned: bool = False
     escapes: list[MethodRef] = field(default_factory=list)
@@ -78,6 +84,10 @@ class MethodFacts:
     stores: dict[str, Value] = field(default_factory=dict)
     """Field key -> value stored into it (a URI in a static field, a permission array)."""
     picker_launches: list[Site] = field(default_factory=list)
+    calls: dict[str, dict[int, Value]] = field(default_factory=dict)
+    created: list[Site] = field(default_factory=list)
+    """Every place this method names a personal-data URI, read or not (kind ``reference``)."""
+    """App method signature -> {argument position: value} for values handed to app code."""
     iterates_cursor: bool = False
 
 
@@ -95,10 +105,10 @@ def classify_string(text: str) -> Value:
     """A const-string as a tracked value: data URI, base64 of one, contacts MIME type, or plain."""
     for pattern, category in _uri_patterns():
         if pattern.search(text):
-            return Value("data", category, text, evidence=(f'const-string "{text}"',))
+            return Value("data", category, text)
     authorities = {e["value"]: e["category"] for e in _apis()["authorities"]}  # type: ignore[index]
     if text in authorities:
-        return Value("data", authorities[text], text, evidence=(f'const-string "{text}"',))
+        return Value("authority", authorities[text], text)
     picker = _apis()["picker_types"]
     if re.match(picker["pattern"], text):  # type: ignore[index]
         return Value("mime", picker["category"], text)  # type: ignore[index]
@@ -107,7 +117,7 @@ def classify_string(text: str) -> Value:
         if decoded:
             inner = classify_string(decoded)
             if inner.kind == "data":
-                return Value("data", inner.category, decoded, evidence=(f'const-string "{text}" (base64 of "{decoded}")',))
+                return Value("data", inner.category, decoded, evidence=(f'base64 of "{decoded}"',))
     return Value("str", text=text)
 
 
@@ -159,10 +169,10 @@ def returns(descriptor: str) -> str:
 class MethodAnalyzer:
     """One forward pass over a method's instructions against the API tables."""
 
-    def __init__(self, dex: DexFile, fields: dict[str, Value], text: Callable[[Insn], str]) -> None:
+    def __init__(self, dex: DexFile, fields: dict[str, Value]) -> None:
         self.dex = dex
         self.fields = fields
-        self.text = text
+        self.where = ""
         apis = _apis()
         self.query_by_name = {e["name"]: e for e in apis["query_apis"] if "class" not in e}  # type: ignore[index]
         self.query_by_ref = {(e["class"], e["name"]): e for e in apis["query_apis"] if "class" in e}  # type: ignore[index]
@@ -175,13 +185,17 @@ class MethodAnalyzer:
         self.launchers = set(apis["intent_launchers"])  # type: ignore[arg-type]
         self.picker_actions = set(apis["picker_actions"])  # type: ignore[arg-type]
         reflection = apis["reflection"]
+        self.authority_apis = {(e["class"], e["name"]) for e in apis["authority_apis"]}  # type: ignore[index]
         self.reflect_invoke = (reflection["invoke"]["class"], reflection["invoke"]["name"])  # type: ignore[index]
         self.reflect_target = reflection["target_class"]  # type: ignore[index]
         self.reflect_methods = tuple(reflection["target_methods"])  # type: ignore[index]
 
-    def run(self, method_idx: int, insns: Sequence[Insn]) -> MethodFacts:
+    def run(self, method_idx: int, insns: Sequence[Insn], seeds: dict[int, Value] | None = None) -> MethodFacts:
+        """One pass; ``seeds`` are registers known on entry (arguments passed by a caller)."""
         facts = MethodFacts()
-        regs: dict[int, Value] = {}
+        regs: dict[int, Value] = dict(seeds or {})
+        ref = self.dex.method(method_idx)
+        self.where = f"{ref.class_name}->{ref.name}{ref.descriptor}"
         pending: Value | None = None
         strings: list[str] = []
         data_seen: list[Value] = []
@@ -196,17 +210,21 @@ class MethodAnalyzer:
                 value = classify_string(self.dex.string(insn.index))  # type: ignore[arg-type]
                 strings.append(value.text)
                 if value.kind == "data":
+                    note = f" ({value.evidence[0]})" if value.evidence else ""
+                    value = replace(value, evidence=(self.step(insn) + note,), origin=self.origin(insn))
                     data_seen.append(value)
+                    facts.created.append(self.reference(method_idx, insn, value))
                 regs[insn.registers[0]] = value
             elif op.startswith(("sget-object", "iget-object")):
                 ref = self.dex.field(insn.index)  # type: ignore[arg-type]
                 key = f"{ref.class_name}->{ref.name}:{ref.type}"
                 category = field_category(ref.class_name, ref.type)
                 if category:
-                    value = Value("data", category, f"{ref.class_name}->{ref.name}", evidence=(self.text(insn),))
+                    value = Value("data", category, f"{ref.class_name}->{ref.name}", evidence=(self.step(insn),), origin=self.origin(insn))
+                    facts.created.append(self.reference(method_idx, insn, value))
                 else:
                     stored = self.fields.get(key)
-                    value = stored.step(self.text(insn)) if stored else None
+                    value = stored.step(self.step(insn)) if stored else None
                 if value is not None and value.kind == "data":
                     data_seen.append(value)
                 _assign(regs, insn.registers[0], value)
@@ -214,7 +232,7 @@ class MethodAnalyzer:
                 value = regs.get(insn.registers[0])
                 if value is not None and value.kind in ("data", "arr"):
                     ref = self.dex.field(insn.index)  # type: ignore[arg-type]
-                    facts.stores[f"{ref.class_name}->{ref.name}:{ref.type}"] = value.step(self.text(insn))
+                    facts.stores[f"{ref.class_name}->{ref.name}:{ref.type}"] = value.step(self.step(insn))
             elif op.startswith("move-object"):
                 _assign(regs, insn.registers[0], regs.get(insn.registers[1]))
             elif op == "new-array":
@@ -237,6 +255,16 @@ class MethodAnalyzer:
                 regs.pop(insn.registers[0], None)
         return facts
 
+    def step(self, insn: Insn) -> str:
+        """An evidence line: where, and what (``Lcom/x/A;->m()V @0x1c: sget-object ...``)."""
+        return f"{self.where} @{insn.offset:#x}: {insn.text(self.dex)}"
+
+    def origin(self, insn: Insn) -> str:
+        return f"{self.dex.name}:{self.where}@{insn.offset}"
+
+    def reference(self, method_idx: int, insn: Insn, value: Value) -> Site:
+        return Site(value.category, "reference", "", value.text, method_idx, insn.offset, insn.text(self.dex), value.evidence, value.origin)
+
     def _invoke(
         self, facts: MethodFacts, method_idx: int, insn: Insn, regs: dict[int, Value], strings: list[str], data_seen: list[Value]
     ) -> Value | None:
@@ -245,7 +273,8 @@ class MethodAnalyzer:
         args = [(t, regs.get(insn.registers[pos]) if pos < len(insn.registers) else None) for t, pos in param_slots(ref, is_static)]
         values = [v for _, v in args]
         receiver = values[0] if not is_static and values else None
-        line = self.text(insn)
+        line = insn.text(self.dex)
+        step = self.step(insn)
         api = f"{ref.class_name}->{ref.name}{ref.descriptor}"
         key = (ref.class_name, ref.name)
 
@@ -267,38 +296,49 @@ class MethodAnalyzer:
             if uri is not None and uri.kind in ("data", "picked"):
                 kind = "picker" if uri.kind == "picked" else str(query["kind"])
                 category = uri.category or "contacts"
-                facts.sites.append(Site(category, kind, api, uri.text, method_idx, insn.offset, line, uri.evidence + (line,)))
+                facts.sites.append(Site(category, kind, api, uri.text, method_idx, insn.offset, line, uri.evidence + (step,), uri.origin))
                 return Value("cursor", category, site=len(facts.sites) - 1) if kind in ("query", "picker") else None
             return None
+        if key in self.authority_apis:
+            authority = next((v for v in values if v is not None and v.kind == "authority"), None)
+            if authority is not None:
+                value = Value("data", authority.category, authority.text, evidence=(step,), origin=self.origin(insn))
+                facts.created.append(self.reference(method_idx, insn, value))
+                return value
         if key in self.picked:
-            return Value("picked", text=api, evidence=(line,))
+            return Value("picked", text=api, evidence=(step,))
         if key in self.intents:
             self._intent(insn, values, regs)
             return None
         intent = next((v for v in values if v is not None and v.kind == "intent"), None)
         if ref.name in self.launchers and intent is not None and intent.category and intent.items:
-            facts.picker_launches.append(Site(intent.category, "picker", api, intent.text, method_idx, insn.offset, line, intent.evidence + (line,)))
+            facts.picker_launches.append(
+                Site(intent.category, "picker", api, intent.text, method_idx, insn.offset, line, intent.evidence + (step,), intent.origin)
+            )
             return None
         if key == self.reflect_invoke:
             joined = "".join(strings)
             if self.reflect_target in joined and any(m in joined for m in self.reflect_methods) and data_seen:
                 uri = data_seen[-1]
-                facts.sites.append(Site(uri.category, "reflection", api, uri.text, method_idx, insn.offset, line, uri.evidence + (line,)))
+                facts.sites.append(Site(uri.category, "reflection", api, uri.text, method_idx, insn.offset, line, uri.evidence + (step,), uri.origin))
             return None
         if key in self.data_apis:
             entry = self.data_apis[key]
             wanted_string = entry.get("string_arg")
             if wanted_string is None or any(v is not None and v.kind == "str" and v.text == wanted_string for v in values):
-                facts.sites.append(Site(str(entry["category"]), str(entry["kind"]), api, wanted_string or "", method_idx, insn.offset, line, (line,)))
+                facts.sites.append(Site(str(entry["category"]), str(entry["kind"]), api, wanted_string or "", method_idx, insn.offset, line, (step,)))
             return None
         if key in self.perm_by_ref or (ref.name in self.perm_by_name and self.perm_by_name[ref.name] in ref.descriptor):
             named = [p for v in values if v is not None for p in ((v.text,) if v.kind == "str" else v.items if v.kind == "arr" else ())]
             facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, line))
             return None
+        handed = {pos: v.step(step) for (_, pos), v in zip(param_slots(ref, is_static), values) if v is not None and v.kind in HANDED}
+        if handed and not ref.class_name.startswith(FRAMEWORK_PREFIXES):
+            facts.calls.setdefault(f"{ref.class_name}->{ref.name}{ref.descriptor}", handed)
         carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None)
         if carried is None:
             return None
-        carried = carried.step(line)
+        carried = carried.step(step)
         if ref.name == "<init>" and not is_static and insn.registers:
             regs[insn.registers[0]] = carried  # new String(bytes), new Intent(..., uri): the object carries it
             return None
@@ -322,7 +362,7 @@ class MethodAnalyzer:
                 intent = replace(intent, items=(value.text,))
             elif value.kind in ("data", "mime"):
                 intent = replace(intent, category=value.category, text=value.text, evidence=value.evidence)
-        regs[insn.registers[0]] = intent.step(self.text(insn))
+        regs[insn.registers[0]] = intent.step(self.step(insn))
 
 
 def _assign(regs: dict[int, Value], register: int, value: Value | None) -> None:

@@ -49,6 +49,8 @@ __all__ = [
     "TryBlock",
     "DexFile",
     "OPCODES",
+    "PAYLOAD_NAMES",
+    "decode_insns",
     "FORMAT_UNITS",
     "opcode_info",
 ]
@@ -559,6 +561,71 @@ def _mutf8_encode(s: str) -> bytes:
     return s.encode("utf-8", "surrogatepass").replace(b"\x00", b"\xc0\x80")
 
 
+_INLINE_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
+
+
+def _assertions(rx: re.Pattern) -> tuple[bool, bool, bool]:
+    """(leading ^/\\A, trailing $/\\Z, any other assertion) of a compiled bytes pattern."""
+    try:
+        from re import _constants as C, _parser as P
+
+        tree = P.parse(rx.pattern, rx.flags & ~re.DEBUG)
+    except Exception:  # pragma: no cover - private module layout changed
+        return False, False, bool(_ANCHORS.search(rx.pattern))
+    items = list(tree.data)
+    lead = bool(items) and items[0][0] is C.AT and items[0][1] in (C.AT_BEGINNING, C.AT_BEGINNING_STRING)
+    trail = (len(items) > lead and items[-1][0] is C.AT and items[-1][1] in (C.AT_END, C.AT_END_STRING))
+    body = items[int(lead):len(items) - int(trail)]
+
+    def other(seq) -> bool:
+        for op, av in seq:
+            if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+                return True
+            if op is C.SUBPATTERN and other(av[-1]):
+                return True
+            if op is C.BRANCH and any(other(b) for b in av[1]):
+                return True
+            if op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)) and other(av[2]):
+                return True
+            if op is getattr(C, "ATOMIC_GROUP", None) and other(av):
+                return True
+            if op is C.GROUPREF_EXISTS and (other(av[1]) or (av[2] is not None and other(av[2]))):
+                return True
+        return False
+
+    return lead, trail, other(body)
+
+
+def _without_edge_anchors(rx: re.Pattern) -> re.Pattern | None:
+    """``rx`` without its leading ``^``/``\\A`` and trailing ``$``/``\\Z``: it matches wherever
+    ``rx`` does, so it can find candidates to confirm; None when other assertions remain."""
+    lead, trail, other = _assertions(rx)
+    if other:
+        return None
+    pat = rx.pattern
+    m = _INLINE_FLAGS.match(pat)
+    prefix, core = (pat[:m.end()], pat[m.end():]) if m else (b"", pat)
+    if lead:
+        if core.startswith(b"^"):
+            core = core[1:]
+        elif core.startswith(b"\\A"):
+            core = core[2:]
+        else:
+            return None
+    if trail:
+        if core.endswith(b"\\Z"):
+            core = core[:-2]
+        elif core.endswith(b"$"):
+            core = core[:-1]
+        else:  # pragma: no cover - the parser saw an anchor the text does not end with
+            return None
+    try:
+        relaxed = re.compile(prefix + core, rx.flags)
+    except re.error:
+        return None
+    return relaxed if _assertions(relaxed) == (False, False, False) else None
+
+
 def _utf16_key(s: str) -> bytes:
     """Sort key giving the dex string order (UTF-16 code unit order)."""
     return s.encode("utf-16-be", "surrogatepass")
@@ -575,6 +642,154 @@ def _charclass(codepoints: Iterable[int]) -> str:
         out.append(f"\\u{cps[i]:04x}" if i == j else f"\\u{cps[i]:04x}-\\u{cps[j]:04x}")
         i = j + 1
     return "[" + "".join(out) + "]"
+
+
+def _payload_len(H, i: int, end: int, where: str) -> int:
+    u = H[i]
+    if i + 2 > end:
+        raise DexError(f"{where}: payload at {i} is truncated")
+    size = H[i + 1]
+    if u == 0x0100:
+        n = 4 + 2 * size
+    elif u == 0x0200:
+        n = 2 + 4 * size
+    else:
+        if i + 4 > end:
+            raise DexError(f"{where}: fill-array-data payload at {i} is truncated")
+        count = H[i + 2] | (H[i + 3] << 16)
+        n = 4 + (size * count + 1) // 2
+    if i + n > end:
+        raise DexError(f"{where}: payload at code unit {i} runs past the end of the code")
+    return n
+
+def _decode(H, s: int, e: int, where: str) -> list[Insn]:
+    out: list[Insn] = []
+    append = out.append
+    op_fmt, op_name, fmt_len = _OP_FMT, _OP_NAME, _FMT_LEN
+    i = s
+    while i < e:
+        u = H[i]
+        op = u & 0xFF
+        off = i - s
+        if u in PAYLOAD_NAMES:
+            n = _payload_len(H, i, e, where)
+            size = H[i + 1]
+            if u == 0x0100:
+                first = _s32(H[i + 2] | (H[i + 3] << 16))
+                pl = tuple((first + k, _s32(H[i + 4 + 2 * k] | (H[i + 5 + 2 * k] << 16))) for k in range(size))
+            elif u == 0x0200:
+                keys = [_s32(H[i + 2 + 2 * k] | (H[i + 3 + 2 * k] << 16)) for k in range(size)]
+                b = i + 2 + 2 * size
+                pl = tuple((keys[k], _s32(H[b + 2 * k] | (H[b + 1 + 2 * k] << 16))) for k in range(size))
+            else:
+                count = H[i + 2] | (H[i + 3] << 16)
+                raw = bytes(memoryview(H)[i + 4:i + n].cast("B")) if _LITTLE else array("H", H[i + 4:i + n]).tobytes()
+                pl = (size, raw[: size * count])
+            append(Insn(off, u, PAYLOAD_NAMES[u], (), None, None, n, None, pl))
+            i += n
+            continue
+        f = op_fmt[op]
+        n = fmt_len[f]
+        if i + n > e:
+            raise DexError(f"{where}: {op_name[op]} at code unit {off} runs past the end of the code")
+        hi = u >> 8
+        idx = lit = idx2 = None
+        if f == F35C or f == F45CC:
+            w = H[i + 2]
+            regs = (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4]
+            idx = H[i + 1]
+            if f == F45CC:
+                idx2 = H[i + 3]
+        elif f == F3RC or f == F4RCC:
+            c = H[i + 2]
+            regs = tuple(range(c, c + hi))
+            idx = H[i + 1]
+            if f == F4RCC:
+                idx2 = H[i + 3]
+        elif f == F21C:
+            regs = (hi,)
+            idx = H[i + 1]
+        elif f == F22C:
+            regs = (hi & 15, hi >> 4)
+            idx = H[i + 1]
+        elif f == F12X:
+            regs = (hi & 15, hi >> 4)
+        elif f == F11X:
+            regs = (hi,)
+        elif f == F10X:
+            regs = ()
+        elif f == F23X:
+            w = H[i + 1]
+            regs = (hi, w & 0xFF, w >> 8)
+        elif f == F22X:
+            regs = (hi, H[i + 1])
+        elif f == F21T:
+            regs = (hi,)
+            lit = off + _s16(H[i + 1])
+        elif f == F22T:
+            regs = (hi & 15, hi >> 4)
+            lit = off + _s16(H[i + 1])
+        elif f == F11N:
+            regs = (hi & 15,)
+            lit = ((hi >> 4) ^ 8) - 8
+        elif f == F21S:
+            regs = (hi,)
+            lit = _s16(H[i + 1])
+        elif f == F22S:
+            regs = (hi & 15, hi >> 4)
+            lit = _s16(H[i + 1])
+        elif f == F22B:
+            w = H[i + 1]
+            regs = (hi, w & 0xFF)
+            lit = _s8(w >> 8)
+        elif f == F21H:
+            regs = (hi,)
+            lit = _s16(H[i + 1]) << (16 if op == 0x15 else 48)
+        elif f == F10T:
+            regs = ()
+            lit = off + _s8(hi)
+        elif f == F20T:
+            regs = ()
+            lit = off + _s16(H[i + 1])
+        elif f == F30T:
+            regs = ()
+            lit = off + _s32(H[i + 1] | (H[i + 2] << 16))
+        elif f == F31T:
+            regs = (hi,)
+            lit = off + _s32(H[i + 1] | (H[i + 2] << 16))
+        elif f == F31I:
+            regs = (hi,)
+            lit = _s32(H[i + 1] | (H[i + 2] << 16))
+        elif f == F31C:
+            regs = (hi,)
+            idx = H[i + 1] | (H[i + 2] << 16)
+        elif f == F32X:
+            regs = (H[i + 1], H[i + 2])
+        elif f == F51L:
+            regs = (hi,)
+            lit = _s64(H[i + 1] | (H[i + 2] << 16) | (H[i + 3] << 32) | (H[i + 4] << 48))
+        else:  # F20BC (no standard opcode uses it)
+            regs = ()
+            idx = H[i + 1]
+            lit = hi
+        append(Insn(off, op, op_name[op], regs, idx, lit, n, idx2))
+        i += n
+    return out
+
+
+def decode_insns(code: bytes | Iterable[int], where: str = "insns") -> list[Insn]:
+    """Decode a raw instruction stream: little-endian bytes, or 16-bit code units.
+
+    Raises DexError (prefixed with ``where``) when an instruction or payload runs past the end.
+    """
+    if isinstance(code, (bytes, bytearray, memoryview)):
+        raw = bytes(code)
+        if len(raw) & 1:
+            raise DexError(f"{where}: odd number of bytes ({len(raw)}) for 16-bit code units")
+        units = _cast(raw, "H")
+    else:
+        units = array("H", code)
+    return _decode(units, 0, len(units), where)
 
 
 # --------------------------------------------------------------------------- the reader
@@ -777,10 +992,12 @@ class DexFile:
         return self._str_sorted
 
     def strings_matching(self, pattern: bytes | re.Pattern) -> list[int]:
-        """Ids of the strings whose MUTF-8 bytes contain a match of ``pattern`` (a bytes regex).
+        """Ids of the strings whose MUTF-8 bytes contain a match of ``pattern`` (a bytes regex),
+        sorted; ``^``/``$`` anchor at the start/end of each string.
 
-        One regex pass over the string data, each hit mapped back to its string id;
-        patterns with anchors, word boundaries or lookbehind are run per string.
+        One regex pass over the string data, each hit mapped back to its string id. Patterns
+        with a leading ``^``/``\\A`` or trailing ``$``/``\\Z`` scan without the anchor and
+        confirm each candidate string; other assertions (``\\b``, lookbehind) run per string.
         """
         rx = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
         if not isinstance(rx.pattern, bytes):
@@ -788,31 +1005,33 @@ class DexFile:
         n = int(self.string_count)
         if not n:
             return []
-        offs, ids = self._sorted_strings()
+        scan, exact = rx, True
+        if _ANCHORS.search(rx.pattern) and any(_assertions(rx)):
+            scan, exact = _without_edge_anchors(rx), False
         found: set[int] = set()
-        if _ANCHORS.search(rx.pattern):
-            mv = memoryview(self._data)
+        mv = memoryview(self._data)
+        if scan is None:
             for i in range(n):
                 a, b = self._string_span(i)
                 if rx.search(mv[a:b]):
                     found.add(i)
             return sorted(found)
+        offs, ids = self._sorted_strings()
         d = self._data
-        lo = offs[0]
         hi = self._string_span(ids[-1] if ids is not None else n - 1)[1]
-        pos = lo
+        pos = offs[0]
         while pos <= hi:
-            m = rx.search(d, pos, hi)
+            m = scan.search(d, pos, hi)
             if m is None:
                 break
             p = m.start()
             k = bisect_right(offs, p) - 1
             sid = ids[k] if ids is not None else k
             a, b = self._string_span(sid)
-            if a <= p and m.end() <= b:
+            if exact and a <= p and m.end() <= b:
                 hit = True
             else:
-                hit = rx.search(memoryview(d)[a:b]) is not None
+                hit = rx.search(mv[a:b]) is not None
             if hit:
                 found.add(sid)
                 if ids is not None:  # strings sharing the same data
@@ -1274,140 +1493,8 @@ class DexFile:
         start = off + 16
         if start & 1:
             units = _cast(self._data[start:start + 2 * info.insns_size], "H")
-            return self._decode(units, 0, info.insns_size, method_idx)
-        return self._decode(self._h, start // 2, start // 2 + info.insns_size, method_idx)
-
-    def _payload_len(self, H, i: int, end: int, method_idx: int) -> int:
-        u = H[i]
-        if i + 2 > end:
-            raise self._err(f"method {method_idx}: payload at {i} is truncated")
-        size = H[i + 1]
-        if u == 0x0100:
-            n = 4 + 2 * size
-        elif u == 0x0200:
-            n = 2 + 4 * size
-        else:
-            if i + 4 > end:
-                raise self._err(f"method {method_idx}: fill-array-data payload at {i} is truncated")
-            count = H[i + 2] | (H[i + 3] << 16)
-            n = 4 + (size * count + 1) // 2
-        if i + n > end:
-            raise self._err(f"method {method_idx}: payload at code unit {i} runs past the end of the code")
-        return n
-
-    def _decode(self, H, s: int, e: int, method_idx: int) -> list[Insn]:
-        out: list[Insn] = []
-        append = out.append
-        op_fmt, op_name, fmt_len = _OP_FMT, _OP_NAME, _FMT_LEN
-        i = s
-        while i < e:
-            u = H[i]
-            op = u & 0xFF
-            off = i - s
-            if u in PAYLOAD_NAMES:
-                n = self._payload_len(H, i, e, method_idx)
-                size = H[i + 1]
-                if u == 0x0100:
-                    first = _s32(H[i + 2] | (H[i + 3] << 16))
-                    pl = tuple((first + k, _s32(H[i + 4 + 2 * k] | (H[i + 5 + 2 * k] << 16))) for k in range(size))
-                elif u == 0x0200:
-                    keys = [_s32(H[i + 2 + 2 * k] | (H[i + 3 + 2 * k] << 16)) for k in range(size)]
-                    b = i + 2 + 2 * size
-                    pl = tuple((keys[k], _s32(H[b + 2 * k] | (H[b + 1 + 2 * k] << 16))) for k in range(size))
-                else:
-                    count = H[i + 2] | (H[i + 3] << 16)
-                    raw = bytes(memoryview(H)[i + 4:i + n].cast("B")) if _LITTLE else array("H", H[i + 4:i + n]).tobytes()
-                    pl = (size, raw[: size * count])
-                append(Insn(off, u, PAYLOAD_NAMES[u], (), None, None, n, None, pl))
-                i += n
-                continue
-            f = op_fmt[op]
-            n = fmt_len[f]
-            if i + n > e:
-                raise self._err(f"method {method_idx}: {op_name[op]} at code unit {off} runs past the end of the code")
-            hi = u >> 8
-            idx = lit = idx2 = None
-            if f == F35C or f == F45CC:
-                w = H[i + 2]
-                regs = (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4]
-                idx = H[i + 1]
-                if f == F45CC:
-                    idx2 = H[i + 3]
-            elif f == F3RC or f == F4RCC:
-                c = H[i + 2]
-                regs = tuple(range(c, c + hi))
-                idx = H[i + 1]
-                if f == F4RCC:
-                    idx2 = H[i + 3]
-            elif f == F21C:
-                regs = (hi,)
-                idx = H[i + 1]
-            elif f == F22C:
-                regs = (hi & 15, hi >> 4)
-                idx = H[i + 1]
-            elif f == F12X:
-                regs = (hi & 15, hi >> 4)
-            elif f == F11X:
-                regs = (hi,)
-            elif f == F10X:
-                regs = ()
-            elif f == F23X:
-                w = H[i + 1]
-                regs = (hi, w & 0xFF, w >> 8)
-            elif f == F22X:
-                regs = (hi, H[i + 1])
-            elif f == F21T:
-                regs = (hi,)
-                lit = off + _s16(H[i + 1])
-            elif f == F22T:
-                regs = (hi & 15, hi >> 4)
-                lit = off + _s16(H[i + 1])
-            elif f == F11N:
-                regs = (hi & 15,)
-                lit = ((hi >> 4) ^ 8) - 8
-            elif f == F21S:
-                regs = (hi,)
-                lit = _s16(H[i + 1])
-            elif f == F22S:
-                regs = (hi & 15, hi >> 4)
-                lit = _s16(H[i + 1])
-            elif f == F22B:
-                w = H[i + 1]
-                regs = (hi, w & 0xFF)
-                lit = _s8(w >> 8)
-            elif f == F21H:
-                regs = (hi,)
-                lit = _s16(H[i + 1]) << (16 if op == 0x15 else 48)
-            elif f == F10T:
-                regs = ()
-                lit = off + _s8(hi)
-            elif f == F20T:
-                regs = ()
-                lit = off + _s16(H[i + 1])
-            elif f == F30T:
-                regs = ()
-                lit = off + _s32(H[i + 1] | (H[i + 2] << 16))
-            elif f == F31T:
-                regs = (hi,)
-                lit = off + _s32(H[i + 1] | (H[i + 2] << 16))
-            elif f == F31I:
-                regs = (hi,)
-                lit = _s32(H[i + 1] | (H[i + 2] << 16))
-            elif f == F31C:
-                regs = (hi,)
-                idx = H[i + 1] | (H[i + 2] << 16)
-            elif f == F32X:
-                regs = (H[i + 1], H[i + 2])
-            elif f == F51L:
-                regs = (hi,)
-                lit = _s64(H[i + 1] | (H[i + 2] << 16) | (H[i + 3] << 32) | (H[i + 4] << 48))
-            else:  # F20BC (no standard opcode uses it)
-                regs = ()
-                idx = H[i + 1]
-                lit = hi
-            append(Insn(off, op, op_name[op], regs, idx, lit, n, idx2))
-            i += n
-        return out
+            return _decode(units, 0, info.insns_size, f"{self.name}: method {method_idx}")
+        return _decode(self._h, start // 2, start // 2 + info.insns_size, f"{self.name}: method {method_idx}")
 
     # ------------------------------------------------------------------ references
 
@@ -1503,7 +1590,7 @@ class DexFile:
                 while i < t:
                     step = ulen[H[i]]
                     if not step:
-                        step = self._payload_len(H, i, e, owners[0])
+                        step = _payload_len(H, i, e, f"{self.name}: method {owners[0]}")
                     i += step
                 if i > e:
                     raise self._err(f"method {owners[0]}: an instruction runs past the end of the code")

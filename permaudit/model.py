@@ -233,6 +233,20 @@ class AccessSite:
 
 
 @dataclass(frozen=True)
+class DataReference:
+    """Code that names a personal-data URI that no read was found to use.
+
+    Explains apps that carry contacts URIs without reading through them (dead code, a
+    permission they lack, a payload loaded later); never counted as a read.
+    """
+
+    category: str
+    source: str
+    location: CodeLocation
+    attribution: Attribution
+
+
+@dataclass(frozen=True)
 class PermissionRequest:
     """A runtime permission request or check, with the permission strings it names."""
 
@@ -271,6 +285,7 @@ class CodeFacts:
 
     dex: tuple[DexInfo, ...]
     sites: tuple[AccessSite, ...]
+    references: tuple[DataReference, ...]
     requests: tuple[PermissionRequest, ...]
     hybrid: tuple[HybridEvidence, ...]
 
@@ -344,6 +359,7 @@ __all__ = [
     "Attribution",
     "CodeFacts",
     "CodeLocation",
+    "DataReference",
     "DexInfo",
     "HybridEvidence",
     "PermissionRequest",

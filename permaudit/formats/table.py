@@ -72,6 +72,13 @@ def _result(result: AuditResult) -> str:
         )
         parts.append(
             _table(
+                f"Personal-data URIs named but not read ({len(code.references)})",
+                ["data", "where", "uri", "code owner"],
+                ([r.category, f"{r.location.signature} @{r.location.offset:#x}", r.source, r.attribution.sdk or r.attribution.owner] for r in code.references),
+            )
+        )
+        parts.append(
+            _table(
                 "Runtime permission requests",
                 ["api", "permissions", "where"],
                 ([_short_api(r.api), ", ".join(r.permissions) or "?", f"{r.location.signature} @{r.location.offset:#x}"] for r in code.requests),
