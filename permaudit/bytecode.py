@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from permaudit import hybrid
 from permaudit.attribution import attribute
 from permaudit.data import category_order, load
-from permaudit.dataflow import BASE64_URI_PREFIX, MethodAnalyzer, MethodFacts, Site, Value
+from permaudit.dataflow import MethodAnalyzer, MethodFacts, Site, Value, classify_string
 from permaudit.dexindex import DexError, DexFile, Insn
 from permaudit.loading import LoadedPackage, hashes_of, one_line
 from permaudit.model import (
@@ -33,6 +33,8 @@ from permaudit.model import (
 )
 
 ROUNDS = 4
+STRING_NEEDLES = (rb"content://", rb"Y29udGVudDovL", rb"vnd\.android\.cursor\.")
+"""Cheap literal scans of the string data; each hit is then classified by the patterns in apis.json."""
 LOADER_METHOD = "loadInBackground"
 URI_FIELD_TYPE = "Landroid/net/Uri;"
 
@@ -106,9 +108,12 @@ def _open(package: LoadedPackage) -> tuple[list[_Dex], list[DexInfo]]:
 def _candidates(dex: DexFile) -> set[int]:
     """Methods whose code uses one of the ids that matter; the only methods ever decoded."""
     apis = load("apis")
-    strings = set(dex.strings_matching(_uri_string_bytes()))
-    strings |= set(dex.strings_matching(rb"^" + BASE64_URI_PREFIX.pattern))
-    strings |= set(dex.strings_matching(apis["picker_types"]["pattern"].encode()))
+    strings = {
+        i
+        for needle in STRING_NEEDLES
+        for i in dex.strings_matching(needle)
+        if classify_string(dex.string(i)).kind in ("data", "mime")
+    }
     strings |= {i for e in apis["authorities"] if (i := dex.find_string(e["value"])) is not None}
     fields = [
         idx
@@ -144,36 +149,35 @@ def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:
     return entry.get("params_contain", "") in descriptor.split(")")[0]
 
 
-def _uri_string_bytes() -> bytes:
-    return "|".join(f"(?:{e['pattern']})" for e in load("apis")["uri_strings"]).encode()
-
-
 def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
-    """Run the register pass over every candidate, then again over the field readers and
-    the app methods that values were handed to, until nothing new is learned."""
+    """Run the register pass over every candidate; then, round by round, over the methods
+    that read a field a tracked value was stored in, or were handed one as an argument."""
     fields: dict[str, Value] = {}
     handed: dict[str, dict[int, Value]] = {}
-    results: list[tuple[_Dex, MethodFacts]] = []
+    latest: dict[tuple[str, int], tuple[_Dex, MethodFacts]] = {}
+    todo = {dex.name: set(dex.candidates) for dex in dexes}
     for _ in range(ROUNDS):
-        results = []
-        learned = False
+        new_fields: dict[str, Value] = {}
+        new_args: set[str] = set()
         for dex in dexes:
             analyzer = MethodAnalyzer(dex.file, fields)
             seeded = _callees(dex.file, handed)
-            for method_idx in sorted(dex.candidates | _field_readers(dex.file, fields) | seeded.keys()):
+            for method_idx in sorted(todo[dex.name]):
                 facts = analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, seeded.get(method_idx)))
-                results.append((dex, facts))
-                for key, value in facts.stores.items():
-                    learned |= key not in fields
-                    fields.setdefault(key, value)
+                latest[(dex.name, method_idx)] = (dex, facts)
+                new_fields.update((k, v) for k, v in facts.stores.items() if k not in fields)
                 for signature, args in facts.calls.items():
                     known = handed.setdefault(signature, {})
+                    new_args.update(signature for position in args if position not in known)
                     for position, value in args.items():
-                        learned |= position not in known
                         known.setdefault(position, value)
-        if not learned:
+        if not new_fields and not new_args:
             break
-    return results
+        fields.update(new_fields)
+        for dex in dexes:
+            callees = _callees(dex.file, {s: handed[s] for s in new_args})
+            todo[dex.name] = _field_readers(dex.file, new_fields) | callees.keys()
+    return list(latest.values())
 
 
 def _callees(dex: DexFile, handed: dict[str, dict[int, Value]]) -> dict[int, dict[int, Value]]:

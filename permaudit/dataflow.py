@@ -21,7 +21,7 @@ from permaudit.dexindex import DexFile, Insn, MethodRef
 
 URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"
-BASE64_URI_PREFIX = re.compile(rb"Y29udGVudDovL")  # base64 of "content://" at a string's start
+BASE64_URI_PREFIX = "Y29udGVudDovL"  # base64 of "content://"
 EVIDENCE_LIMIT = 8
 HANDED = ("data", "picked", "intent", "arr")  # values followed into the app methods they are passed to
 FRAMEWORK_PREFIXES = ("Landroid/", "Ljava/", "Ljavax/", "Ldalvik/", "Lkotlin/", "Lorg/json/", "Lorg/apache/http/")
@@ -112,7 +112,7 @@ def classify_string(text: str) -> Value:
     picker = _apis()["picker_types"]
     if re.match(picker["pattern"], text):  # type: ignore[index]
         return Value("mime", picker["category"], text)  # type: ignore[index]
-    if text.startswith("Y29udGVudDovL"):
+    if text.startswith(BASE64_URI_PREFIX):
         decoded = _b64(text)
         if decoded:
             inner = classify_string(decoded)
@@ -273,8 +273,6 @@ class MethodAnalyzer:
         args = [(t, regs.get(insn.registers[pos]) if pos < len(insn.registers) else None) for t, pos in param_slots(ref, is_static)]
         values = [v for _, v in args]
         receiver = values[0] if not is_static and values else None
-        line = insn.text(self.dex)
-        step = self.step(insn)
         api = f"{ref.class_name}->{ref.name}{ref.descriptor}"
         key = (ref.class_name, ref.name)
 
@@ -296,49 +294,49 @@ class MethodAnalyzer:
             if uri is not None and uri.kind in ("data", "picked"):
                 kind = "picker" if uri.kind == "picked" else str(query["kind"])
                 category = uri.category or "contacts"
-                facts.sites.append(Site(category, kind, api, uri.text, method_idx, insn.offset, line, uri.evidence + (step,), uri.origin))
+                facts.sites.append(Site(category, kind, api, uri.text, method_idx, insn.offset, insn.text(self.dex), uri.evidence + (self.step(insn),), uri.origin))
                 return Value("cursor", category, site=len(facts.sites) - 1) if kind in ("query", "picker") else None
             return None
         if key in self.authority_apis:
             authority = next((v for v in values if v is not None and v.kind == "authority"), None)
             if authority is not None:
-                value = Value("data", authority.category, authority.text, evidence=(step,), origin=self.origin(insn))
+                value = Value("data", authority.category, authority.text, evidence=(self.step(insn),), origin=self.origin(insn))
                 facts.created.append(self.reference(method_idx, insn, value))
                 return value
         if key in self.picked:
-            return Value("picked", text=api, evidence=(step,))
+            return Value("picked", text=api, evidence=(self.step(insn),))
         if key in self.intents:
             self._intent(insn, values, regs)
             return None
         intent = next((v for v in values if v is not None and v.kind == "intent"), None)
         if ref.name in self.launchers and intent is not None and intent.category and intent.items:
             facts.picker_launches.append(
-                Site(intent.category, "picker", api, intent.text, method_idx, insn.offset, line, intent.evidence + (step,), intent.origin)
+                Site(intent.category, "picker", api, intent.text, method_idx, insn.offset, insn.text(self.dex), intent.evidence + (self.step(insn),), intent.origin)
             )
             return None
         if key == self.reflect_invoke:
             joined = "".join(strings)
             if self.reflect_target in joined and any(m in joined for m in self.reflect_methods) and data_seen:
                 uri = data_seen[-1]
-                facts.sites.append(Site(uri.category, "reflection", api, uri.text, method_idx, insn.offset, line, uri.evidence + (step,), uri.origin))
+                facts.sites.append(Site(uri.category, "reflection", api, uri.text, method_idx, insn.offset, insn.text(self.dex), uri.evidence + (self.step(insn),), uri.origin))
             return None
         if key in self.data_apis:
             entry = self.data_apis[key]
             wanted_string = entry.get("string_arg")
             if wanted_string is None or any(v is not None and v.kind == "str" and v.text == wanted_string for v in values):
-                facts.sites.append(Site(str(entry["category"]), str(entry["kind"]), api, wanted_string or "", method_idx, insn.offset, line, (step,)))
+                facts.sites.append(Site(str(entry["category"]), str(entry["kind"]), api, wanted_string or "", method_idx, insn.offset, insn.text(self.dex), (self.step(insn),)))
             return None
         if key in self.perm_by_ref or (ref.name in self.perm_by_name and self.perm_by_name[ref.name] in ref.descriptor):
             named = [p for v in values if v is not None for p in ((v.text,) if v.kind == "str" else v.items if v.kind == "arr" else ())]
-            facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, line))
+            facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, insn.text(self.dex)))
             return None
-        handed = {pos: v.step(step) for (_, pos), v in zip(param_slots(ref, is_static), values) if v is not None and v.kind in HANDED}
+        handed = {pos: v.step(self.step(insn)) for (_, pos), v in zip(param_slots(ref, is_static), values) if v is not None and v.kind in HANDED}
         if handed and not ref.class_name.startswith(FRAMEWORK_PREFIXES):
             facts.calls.setdefault(f"{ref.class_name}->{ref.name}{ref.descriptor}", handed)
         carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None)
         if carried is None:
             return None
-        carried = carried.step(step)
+        carried = carried.step(self.step(insn))
         if ref.name == "<init>" and not is_static and insn.registers:
             regs[insn.registers[0]] = carried  # new String(bytes), new Intent(..., uri): the object carries it
             return None

@@ -51,7 +51,10 @@ def _result(result: AuditResult) -> str:
     if signing is not None:
         verified = [s.scheme for s in signing.schemes if s.verified]
         header.append(("signature", ", ".join(verified) + " verified" if verified else "does not verify"))
-        header += [("signer", f"{c.subject} (sha256 {c.sha256})") for c in signing.certificates]
+        header += [
+            ("signer" if c.schemes else "certificate", f"{c.subject} (sha256 {c.sha256})" + ("" if c.schemes else ", signature does not verify"))
+            for c in signing.certificates
+        ]
     if header:
         parts.append(tabulate([[k, clean(v)] for k, v in header], tablefmt="plain", disable_numparse=True))
     if facts is not None:
@@ -60,7 +63,7 @@ def _result(result: AuditResult) -> str:
         code = result.code
         parts.append(
             _table(
-                f"Personal-data access in code ({len(code.sites)} sites)",
+                f"Personal-data access in code ({_count(len(code.sites), 'site')})",
                 ["data", "kind", "where", "api", "source", "code owner"],
                 (
                     [s.category, s.kind + (" (JS bridge)" if s.bridge else ""), f"{s.location.signature} @{s.location.offset:#x}",
@@ -106,6 +109,10 @@ def _permissions(facts: ManifestFacts) -> str:
             for p in sorted(facts.permissions, key=key)
         ),
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _short_api(api: str) -> str:
