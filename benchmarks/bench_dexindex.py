@@ -203,15 +203,19 @@ def hot_path(apk: Path) -> dict[str, float | int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("apk", nargs="?", type=Path, default=DEFAULT_APK)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is shown")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each measurement; the best is shown")
     args = ap.parse_args(argv)
     if not args.apk.is_file():
         print(f"no such APK: {args.apk}", file=sys.stderr)
         return 2
     size = sum(len(d) for _, d in inflate(args.apk))
-    base = min(baseline(args.apk)[0] for _ in range(args.repeat))
-    rss_base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    runs = [hot_path(args.apk) for _ in range(args.repeat)]
+    bases, runs = [], []
+    rss_base = 0
+    for _ in range(args.repeat):  # interleaved, so a busy machine slows both alike
+        bases.append(baseline(args.apk)[0])
+        rss_base = rss_base or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        runs.append(hot_path(args.apk))
+    base = min(bases)
     best = min(runs, key=lambda r: r["total"])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"{args.apk.name}: {size / 1e6:.1f} MB of dex, best of {args.repeat}")

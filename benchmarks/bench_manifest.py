@@ -53,8 +53,8 @@ def main() -> None:
     permaudit.audit(next(discover(args.paths[0])), code=False)  # warm imports and data tables
     rows = []
     for path in (t for p in args.paths for t in discover(p)):
-        ours = best(lambda: permaudit.audit(path, code=False), args.repeat)
-        theirs = best(lambda: androguard_manifest(path), args.repeat)
+        ours = best(lambda p=path: permaudit.audit(p, code=False), args.repeat)
+        theirs = best(lambda p=path: androguard_manifest(p), args.repeat)
         rows.append([path.name[:16], f"{path.stat().st_size / 1e6:.1f}", f"{ours * 1000:.0f}", f"{theirs * 1000:.0f}", f"{theirs / ours:.1f}x"])
     rows.sort(key=lambda r: -float(r[2]))
     print(tabulate(rows, headers=["apk", "MB", "permaudit ms", "androguard APK() ms", "ratio"], disable_numparse=True))

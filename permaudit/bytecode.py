@@ -71,7 +71,13 @@ def extract(package: LoadedPackage, manifest: ManifestFacts | None = None) -> Co
         for dex, facts in results
         for r in facts.requests
     ]
-    classes = (c.name for dex in dexes for c in dex.file.class_defs())
+    classes = [
+        name
+        for prefix in hybrid.class_prefixes()
+        for dex in dexes
+        for name in map(dex.file.type_name, _types_with_prefix(dex.file, prefix))
+        if dex.file.class_def_index(name) is not None
+    ]
     bridges = {
         HybridEvidence("webview", s.category, "class", s.location.class_name, f"@JavascriptInterface {s.location.method}{s.location.descriptor} reads {s.category}")
         for s in sites

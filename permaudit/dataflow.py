@@ -15,6 +15,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from permaudit.data import load
 from permaudit.dexindex import DexFile, Insn, MethodRef
@@ -92,13 +93,14 @@ class MethodFacts:
 
 
 @functools.cache
-def _apis() -> dict[str, object]:
-    return load("apis")  # type: ignore[no-any-return]
+def _apis() -> Any:
+    """``data/apis.json`` (plain JSON, so typed as Any)."""
+    return load("apis")
 
 
 @functools.cache
 def _uri_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
-    return tuple((re.compile(e["pattern"]), e["category"]) for e in _apis()["uri_strings"])  # type: ignore[index]
+    return tuple((re.compile(e["pattern"]), e["category"]) for e in _apis()["uri_strings"])
 
 
 def classify_string(text: str) -> Value:
@@ -106,12 +108,12 @@ def classify_string(text: str) -> Value:
     for pattern, category in _uri_patterns():
         if pattern.search(text):
             return Value("data", category, text)
-    authorities = {e["value"]: e["category"] for e in _apis()["authorities"]}  # type: ignore[index]
+    authorities = {e["value"]: e["category"] for e in _apis()["authorities"]}
     if text in authorities:
         return Value("authority", authorities[text], text)
     picker = _apis()["picker_types"]
-    if re.match(picker["pattern"], text):  # type: ignore[index]
-        return Value("mime", picker["category"], text)  # type: ignore[index]
+    if re.match(picker["pattern"], text):
+        return Value("mime", picker["category"], text)
     if text.startswith(BASE64_URI_PREFIX):
         decoded = _b64(text)
         if decoded:
@@ -132,7 +134,7 @@ def field_category(class_name: str, field_type: str) -> str:
     """The data category of a framework URI field such as ``ContactsContract$Contacts.CONTENT_URI``."""
     if field_type != URI_TYPE:
         return ""
-    for entry in _apis()["uri_fields"]:  # type: ignore[index]
+    for entry in _apis()["uri_fields"]:
         if class_name.startswith(entry["class_prefix"]):
             return str(entry["category"])
     return ""
@@ -174,21 +176,21 @@ class MethodAnalyzer:
         self.fields = fields
         self.where = ""
         apis = _apis()
-        self.query_by_name = {e["name"]: e for e in apis["query_apis"] if "class" not in e}  # type: ignore[index]
-        self.query_by_ref = {(e["class"], e["name"]): e for e in apis["query_apis"] if "class" in e}  # type: ignore[index]
-        self.data_apis = {(e["class"], e["name"]): e for e in apis["data_apis"]}  # type: ignore[index]
-        self.perm_by_ref = {(e["class"], e["name"]) for e in apis["permission_apis"] if "class" in e}  # type: ignore[index]
-        self.perm_by_name = {e["name"]: e["params_contain"] for e in apis["permission_apis"] if "class" not in e}  # type: ignore[index]
-        self.iteration = set(apis["cursor_iteration"])  # type: ignore[arg-type]
-        self.picked = {(e["class"], e["name"]) for e in apis["picked_uri_sources"]}  # type: ignore[index]
-        self.intents = {(e["class"], e["name"]) for e in apis["intent_builders"]}  # type: ignore[index]
-        self.launchers = set(apis["intent_launchers"])  # type: ignore[arg-type]
-        self.picker_actions = set(apis["picker_actions"])  # type: ignore[arg-type]
+        self.query_by_name = {e["name"]: e for e in apis["query_apis"] if "class" not in e}
+        self.query_by_ref = {(e["class"], e["name"]): e for e in apis["query_apis"] if "class" in e}
+        self.data_apis = {(e["class"], e["name"]): e for e in apis["data_apis"]}
+        self.perm_by_ref = {(e["class"], e["name"]) for e in apis["permission_apis"] if "class" in e}
+        self.perm_by_name = {e["name"]: e["params_contain"] for e in apis["permission_apis"] if "class" not in e}
+        self.iteration = set(apis["cursor_iteration"])
+        self.picked = {(e["class"], e["name"]) for e in apis["picked_uri_sources"]}
+        self.intents = {(e["class"], e["name"]) for e in apis["intent_builders"]}
+        self.launchers = set(apis["intent_launchers"])
+        self.picker_actions = set(apis["picker_actions"])
         reflection = apis["reflection"]
-        self.authority_apis = {(e["class"], e["name"]) for e in apis["authority_apis"]}  # type: ignore[index]
-        self.reflect_invoke = (reflection["invoke"]["class"], reflection["invoke"]["name"])  # type: ignore[index]
-        self.reflect_target = reflection["target_class"]  # type: ignore[index]
-        self.reflect_methods = tuple(reflection["target_methods"])  # type: ignore[index]
+        self.authority_apis = {(e["class"], e["name"]) for e in apis["authority_apis"]}
+        self.reflect_invoke = (reflection["invoke"]["class"], reflection["invoke"]["name"])
+        self.reflect_target = reflection["target_class"]
+        self.reflect_methods = tuple(reflection["target_methods"])
 
     def run(self, method_idx: int, insns: Sequence[Insn], seeds: dict[int, Value] | None = None) -> MethodFacts:
         """One pass; ``seeds`` are registers known on entry (arguments passed by a caller)."""
@@ -199,6 +201,7 @@ class MethodAnalyzer:
         pending: Value | None = None
         strings: list[str] = []
         data_seen: list[Value] = []
+        value: Value | None
         for insn in insns:
             op = insn.mnemonic
             if op.startswith("move-result"):
@@ -207,7 +210,7 @@ class MethodAnalyzer:
                 continue
             pending = None
             if op.startswith("const-string"):
-                value = classify_string(self.dex.string(insn.index))  # type: ignore[arg-type]
+                value = classify_string(self.dex.string(_index(insn)))
                 strings.append(value.text)
                 if value.kind == "data":
                     note = f" ({value.evidence[0]})" if value.evidence else ""
@@ -216,11 +219,11 @@ class MethodAnalyzer:
                     facts.created.append(self.reference(method_idx, insn, value))
                 regs[insn.registers[0]] = value
             elif op.startswith(("sget-object", "iget-object")):
-                ref = self.dex.field(insn.index)  # type: ignore[arg-type]
-                key = f"{ref.class_name}->{ref.name}:{ref.type}"
-                category = field_category(ref.class_name, ref.type)
+                fref = self.dex.field(_index(insn))
+                key = f"{fref.class_name}->{fref.name}:{fref.type}"
+                category = field_category(fref.class_name, fref.type)
                 if category:
-                    value = Value("data", category, f"{ref.class_name}->{ref.name}", evidence=(self.step(insn),), origin=self.origin(insn))
+                    value = Value("data", category, f"{fref.class_name}->{fref.name}", evidence=(self.step(insn),), origin=self.origin(insn))
                     facts.created.append(self.reference(method_idx, insn, value))
                 else:
                     stored = self.fields.get(key)
@@ -231,12 +234,12 @@ class MethodAnalyzer:
             elif op.startswith(("sput-object", "iput-object")):
                 value = regs.get(insn.registers[0])
                 if value is not None and value.kind in ("data", "arr"):
-                    ref = self.dex.field(insn.index)  # type: ignore[arg-type]
-                    facts.stores[f"{ref.class_name}->{ref.name}:{ref.type}"] = value.step(self.step(insn))
+                    fref = self.dex.field(_index(insn))
+                    facts.stores[f"{fref.class_name}->{fref.name}:{fref.type}"] = value.step(self.step(insn))
             elif op.startswith("move-object"):
                 _assign(regs, insn.registers[0], regs.get(insn.registers[1]))
             elif op == "new-array":
-                string_array = self.dex.type_name(insn.index) == "[" + STRING_TYPE  # type: ignore[arg-type]
+                string_array = self.dex.type_name(_index(insn)) == "[" + STRING_TYPE
                 _assign(regs, insn.registers[0], Value("arr") if string_array else None)
             elif op == "aput-object":
                 array, item = regs.get(insn.registers[1]), regs.get(insn.registers[0])
@@ -268,7 +271,7 @@ class MethodAnalyzer:
     def _invoke(
         self, facts: MethodFacts, method_idx: int, insn: Insn, regs: dict[int, Value], strings: list[str], data_seen: list[Value]
     ) -> Value | None:
-        ref = self.dex.method(insn.index)  # type: ignore[arg-type]
+        ref = self.dex.method(_index(insn))
         is_static = "static" in insn.mnemonic
         args = [(t, regs.get(insn.registers[pos]) if pos < len(insn.registers) else None) for t, pos in param_slots(ref, is_static)]
         values = [v for _, v in args]
@@ -277,8 +280,10 @@ class MethodAnalyzer:
         key = (ref.class_name, ref.name)
 
         if receiver is not None and receiver.kind == "cursor":
-            if ref.name in self.iteration:
-                facts.sites[receiver.site].iterated = True
+            site = facts.sites[receiver.site]
+            if ref.name in self.iteration and not site.iterated:
+                site.iterated = True
+                site.evidence += (f"cursor iterated: {self.step(insn)}",)
             return None
         if ref.name in self.iteration and "Cursor" in ref.class_name:
             facts.iterates_cursor = True
@@ -342,11 +347,11 @@ class MethodAnalyzer:
             return None
         return carried if returns(ref.descriptor).startswith(("L", "[")) else None
 
-    def _query_by_name(self, ref: MethodRef) -> dict[str, object] | None:
+    def _query_by_name(self, ref: MethodRef) -> Any:
         entry = self.query_by_name.get(ref.name)
         if entry is None or returns(ref.descriptor) != entry["returns"] or URI_TYPE not in ref.descriptor:
             return None
-        return entry  # type: ignore[no-any-return]
+        return entry
 
     def _intent(self, insn: Insn, values: list[Value | None], regs: dict[int, Value]) -> None:
         """Remember an intent's action and contacts URI or MIME type, so its launch can be judged."""
@@ -361,6 +366,12 @@ class MethodAnalyzer:
             elif value.kind in ("data", "mime"):
                 intent = replace(intent, category=value.category, text=value.text, evidence=value.evidence)
         regs[insn.registers[0]] = intent.step(self.step(insn))
+
+
+def _index(insn: Insn) -> int:
+    """The index operand of an instruction that has one (const-string, sget, invoke...)."""
+    assert insn.index is not None, insn.mnemonic
+    return insn.index
 
 
 def _assign(regs: dict[int, Value], register: int, value: Value | None) -> None:

@@ -34,7 +34,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, chain, islice, repeat
 from operator import itemgetter, lt
 from typing import NamedTuple
 
@@ -427,9 +427,10 @@ _HEADER_FIELDS = (
 )
 _CODE_HEADER = struct.Struct("<4HII")
 _ULEB_TOKEN = re.compile(rb"[\x80-\xff]*[\x00-\x7f]")
-_ANCHORS = re.compile(rb"\^|\$|\\A|\\Z|\\b|\\B|\(\?<[=!]")
+_ANCHORS = re.compile(rb"\^|\$|\\[AZbB]|\(\?<?[=!]")
 # Bytes 0xD8-0xDF would make surrogate code units when the code is decoded as UTF-16;
 # fold them into 0xD7 for the candidate scan (every candidate is re-checked on the raw bytes).
+_EVEN_BYTES = bytes(range(0, 256, 2))
 _NO_SURROGATES = bytes(b if not 0xD8 <= b <= 0xDF else 0xD7 for b in range(256))
 
 
@@ -644,10 +645,11 @@ def _charclass(codepoints: Iterable[int]) -> str:
     return "[" + "".join(out) + "]"
 
 
-def _payload_len(H, i: int, end: int, where: str) -> int:
+def _payload_len(H, i: int, end: int, where: str, start: int = 0) -> int:
+    """Length in code units of the payload at unit ``i`` (``start`` is the body's first unit)."""
     u = H[i]
     if i + 2 > end:
-        raise DexError(f"{where}: payload at {i} is truncated")
+        raise DexError(f"{where}: payload at code unit {i - start} is truncated")
     size = H[i + 1]
     if u == 0x0100:
         n = 4 + 2 * size
@@ -655,11 +657,11 @@ def _payload_len(H, i: int, end: int, where: str) -> int:
         n = 2 + 4 * size
     else:
         if i + 4 > end:
-            raise DexError(f"{where}: fill-array-data payload at {i} is truncated")
+            raise DexError(f"{where}: fill-array-data payload at code unit {i - start} is truncated")
         count = H[i + 2] | (H[i + 3] << 16)
         n = 4 + (size * count + 1) // 2
     if i + n > end:
-        raise DexError(f"{where}: payload at code unit {i} runs past the end of the code")
+        raise DexError(f"{where}: payload at code unit {i - start} runs past the end of the code")
     return n
 
 def _decode(H, s: int, e: int, where: str) -> list[Insn]:
@@ -672,7 +674,7 @@ def _decode(H, s: int, e: int, where: str) -> list[Insn]:
         op = u & 0xFF
         off = i - s
         if u in PAYLOAD_NAMES:
-            n = _payload_len(H, i, e, where)
+            n = _payload_len(H, i, e, where, s)
             size = H[i + 1]
             if u == 0x0100:
                 first = _s32(H[i + 2] | (H[i + 3] << 16))
@@ -1006,7 +1008,7 @@ class DexFile:
         if not n:
             return []
         scan, exact = rx, True
-        if _ANCHORS.search(rx.pattern) and any(_assertions(rx)):
+        if any(_assertions(rx)):
             scan, exact = _without_edge_anchors(rx), False
         found: set[int] = set()
         mv = memoryview(self._data)
@@ -1331,42 +1333,53 @@ class DexFile:
         sections = self._map_section_offsets()
         diff_toks: list[bytes] = []  # method_idx_diff of every encoded_method, in file order
         code_toks: list[bytes] = []  # code_off of every encoded_method
-        segments: list[tuple[int, int, int]] = []  # (class_def, start, end) in those lists
+        segments: list[tuple[int, int, int, int]] = []  # (class_def, direct, virtual, end) in those lists
+        if items and items[-1][0] >= size:
+            raise self._err(f"class_data of class_def {items[-1][1]} at 0x{items[-1][0]:x} lies outside the file")
         toks: list[bytes] = []
         ends: list[int] = [0]  # ends[k]: byte offset (from run_off) where token k starts
         ntoks = ti = 0
         run_off = -1
+        full = False  # whether toks runs to the end of the file
+
+        def tokenize(off: int, to_end: bool) -> None:
+            nonlocal toks, ends, ntoks, ti, run_off, full
+            k = bisect_right(sections, off)
+            full = to_end or k >= len(sections)
+            toks = _ULEB_TOKEN.findall(d, off, size if full else sections[k])
+            ends = [0]
+            ends += accumulate(map(len, toks))
+            ntoks, ti, run_off = len(toks), 0, off
+
         for off, ci in items:
-            if off >= size:
-                raise self._err(f"class_data of class_def {ci} at 0x{off:x} lies outside the file")
-            for attempt in (0, 1):
-                if attempt or off != run_off + ends[ti]:
-                    k = bisect_right(sections, off)
-                    end = sections[k] if k < len(sections) and not attempt else size
-                    toks = _ULEB_TOKEN.findall(d, off, end)
-                    ends = [0]
-                    ends += accumulate(map(len, toks))
-                    ntoks, ti, run_off = len(toks), 0, off
+            if off != run_off + ends[ti]:
+                tokenize(off, False)
+            h = b"".join(toks[ti:ti + 4])
+            if len(h) == 4:
+                sf, inf, dm, vm = h
+            else:
                 head = toks[ti:ti + 4]
-                if len(head) == 4:
-                    sf, inf, dm, vm = _uleb_values(head)
-                    t1 = ti + 4 + 2 * (sf + inf)
-                    t2 = t1 + 3 * dm
-                    t3 = t2 + 3 * vm
-                    if t3 <= ntoks:
-                        break
-                if attempt:  # the map was wrong about where this section ends, or the data is cut
+                if len(head) < 4:  # the map was wrong about where this section ends, or the data is cut
+                    tokenize(off, True)
+                    head = toks[:4]
+                    if len(head) < 4:
+                        raise self._err(f"class_data of class_def {ci} at 0x{off:x} is truncated")
+                sf, inf, dm, vm = _uleb_values(head)
+            t1 = ti + 4 + 2 * (sf + inf)
+            t3 = t1 + 3 * (dm + vm)
+            if t3 > ntoks:
+                if full:
                     raise self._err(f"class_data of class_def {ci} at 0x{off:x} is truncated")
-            if dm:
+                tokenize(off, True)
+                t1, t3 = t1 - ti, t3 - ti
+                ti = 0
+                if t3 > ntoks:
+                    raise self._err(f"class_data of class_def {ci} at 0x{off:x} is truncated")
+            if t3 > t1:
                 start = len(diff_toks)
-                diff_toks += toks[t1:t2:3]
-                code_toks += toks[t1 + 2:t2:3]
-                segments.append((ci, start, start + dm))
-            if vm:
-                start = len(diff_toks)
-                diff_toks += toks[t2:t3:3]
-                code_toks += toks[t2 + 2:t3:3]
-                segments.append((ci, start, start + vm))
+                diff_toks += toks[t1:t3:3]
+                code_toks += toks[t1 + 2:t3:3]
+                segments.append((ci, start, start + dm, start + dm + vm))
             ti = t3
         try:
             diffs = _uleb_many(diff_toks)
@@ -1376,14 +1389,15 @@ class DexFile:
         segments.sort()
         all_m: list[int] = []
         all_c: list[int] = []
-        for ci, a, b in segments:
+        for ci, a, b, c in segments:
             all_m.extend(accumulate(diffs[a:b]))
-            all_c.extend(codes[a:b])
+            all_m.extend(accumulate(diffs[b:c]))
+            all_c.extend(codes[a:c])
         if all_m and max(all_m) >= n_methods:
-            ci = next(ci for ci, a, b in segments if max(accumulate(diffs[a:b])) >= n_methods)
+            ci = next(s[0] for s in segments if max(chain(accumulate(diffs[s[1]:s[2]]), accumulate(diffs[s[2]:s[3]]), [0])) >= n_methods)
             raise self._err(f"class_data of class_def {ci} names method {max(all_m)} of {n_methods}")
         if all_c and max(all_c) + 16 > size:
-            ci = next(ci for ci, a, b in segments if max(codes[a:b]) + 16 > size)
+            ci = next(s[0] for s in segments if max(codes[s[1]:s[3]]) + 16 > size)
             raise self._err(f"class_def {ci} has a code_item at 0x{max(all_c):x} past the end of the file")
         code_of = dict(zip(reversed(all_m), reversed(all_c)))  # the first class_def wins
         order = sorted(code_of, key=code_of.__getitem__)
@@ -1395,7 +1409,9 @@ class DexFile:
             for k in range(1, len(starts)):
                 if starts[k] == starts[k - 1]:
                     extra.setdefault(starts[k], [owners[k - 1]]).append(owners[k])
-        self._odd_code = [m for m in owners if code_of[m] & 1]
+        low_bytes = starts.tobytes()[0 if _LITTLE else 3::4]
+        if low_bytes.translate(None, _EVEN_BYTES):  # code_items at odd offsets (ART would refuse them)
+            self._odd_code = [m for m in owners if code_of[m] & 1]
         if starts:
             last = starts[-1]
             hi = last + 16 + 2 * _CODE_HEADER.unpack_from(d, last)[5]
@@ -1590,10 +1606,10 @@ class DexFile:
                 while i < t:
                     step = ulen[H[i]]
                     if not step:
-                        step = _payload_len(H, i, e, f"{self.name}: method {owners[0]}")
+                        step = _payload_len(H, i, e, f"{self.name}: method {owners[0]}", s)
                     i += step
                 if i > e:
-                    raise self._err(f"method {owners[0]}: an instruction runs past the end of the code")
+                    raise self._err(f"method {owners[0]}: the instruction before code unit {i - s} runs past the end of the code")
                 if i != t:
                     continue
                 u = H[i]

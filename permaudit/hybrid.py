@@ -70,6 +70,11 @@ def scan(files: Iterable[tuple[str, Callable[[], bytes]]], classes: Iterable[str
     return tuple(sorted((e for group in found.values() for e in group), key=lambda e: (e.framework, e.path, e.detail)))
 
 
+def class_prefixes() -> tuple[str, ...]:
+    """Class descriptor prefixes the signatures look for, so callers can list only those classes."""
+    return tuple(s.prefix for s in _signatures()[0] if s.kind == "class")
+
+
 def _classes(found: dict[tuple[str, str], list[HybridEvidence]], signatures: tuple[_Signature, ...], classes: Iterable[str], cap: int) -> None:
     """One evidence per class signature: an entry class when defined, else the first (in sort order) under the prefix."""
     by_prefix = [s for s in signatures if s.kind == "class"]

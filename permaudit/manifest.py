@@ -8,6 +8,8 @@ androguard's bundled AOSP permission tables.
 
 from __future__ import annotations
 
+from androguard.core.androconf import load_api_specific_resource_module
+from androguard.core.apk import protection_flags_to_attributes as flag_names
 from lxml import etree
 
 from permaudit.data import permission_categories
@@ -102,20 +104,16 @@ def _class_name(pkg: str, name: str) -> str:
 
 def _protection_name(raw: str) -> str:
     """``0x00000012`` -> ``signature|privileged``, using androguard's flag names."""
-    from androguard.core.apk import protection_flags_to_attributes as names
-
     value = _int(raw)
     if value is None:
         return raw  # text manifests already say "signature"
-    parts = [names.get(f"0x{value & 0xF:08x}", f"0x{value & 0xF:x}")]
-    parts += [names.get(f"0x{bit:08x}", f"0x{bit:x}") for bit in (1 << i for i in range(4, 32)) if value & bit]
+    parts = [flag_names.get(f"0x{value & 0xF:08x}", f"0x{value & 0xF:x}")]
+    parts += [flag_names.get(f"0x{bit:08x}", f"0x{bit:x}") for bit in (1 << i for i in range(4, 32)) if value & bit]
     return "|".join(parts)
 
 
 def _protection_levels(target_sdk: int, declared: dict[str, str]) -> dict[str, str]:
     """Levels from the AOSP table for the target SDK, then the newest table, then the app's own."""
-    from androguard.core.androconf import load_api_specific_resource_module
-
     levels = dict(declared)
     for api in (NEWEST_TABLE, min(max(target_sdk, 4), NEWEST_TABLE)):
         table = load_api_specific_resource_module("aosp_permissions", api) or {}

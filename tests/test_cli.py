@@ -35,6 +35,43 @@ def test_table_lists_permissions_contacts_first(capsys: pytest.CaptureFixture[st
     assert rows[0] == ["android.permission.READ_CONTACTS", "contacts", "dangerous", "uses-permission", "-", "21-30"]
 
 
+TABLES = {
+    "loan_declared_only.apk": [
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21-30",
+        "android.permission.INTERNET - normal|instant uses-permission - 21-30",
+    ],
+    "clean_app.apk": ["android.permission.INTERNET - normal|instant uses-permission - 21-33"],
+    "multidex_app.apk": [
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21-30",
+        "android.permission.INTERNET - normal|instant uses-permission - 21-30",
+    ],
+    "loan_bundle.xapk": [
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21-30",
+        "android.permission.INTERNET - normal|instant uses-permission - 21-30",
+    ],
+    "manifest_edge.apk": [
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission-sdk-23 - 23-33",
+        "android.permission.READ_CALL_LOG call_log dangerous uses-permission - 21-33",
+        "android.permission.READ_SMS sms dangerous uses-permission - 21-33",
+        "android.permission.READ_PHONE_STATE phone dangerous uses-permission 28 21-28",
+        "android.permission.ACCESS_FINE_LOCATION location dangerous|instant uses-permission-sdk-23 30 23-30",
+        "android.permission.READ_MEDIA_IMAGES media dangerous uses-permission - 21-33",
+        "android.permission.WRITE_EXTERNAL_STORAGE media dangerous uses-permission 18 never",
+        "android.permission.GET_ACCOUNTS accounts dangerous uses-permission - 21-33",
+        "android.permission.QUERY_ALL_PACKAGES installed_apps normal uses-permission - 21-33",
+        "android.permission.INTERNET - normal|instant uses-permission - 21-33",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_permission_table_of_each_fixture(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    code, out, err = run(capsys, "audit", str(fixture(name)))
+    assert (code, err) == (0, "")
+    rows = [" ".join(line.split()) for line in out.splitlines() if line.startswith("android.permission.")]
+    assert rows == TABLES[name]
+
+
 def test_json_is_deterministic_and_versioned(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     first = tmp_path / "a.json"
     second = tmp_path / "b.json"

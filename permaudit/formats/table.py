@@ -30,7 +30,7 @@ def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]])
     body = [[clean(c) for c in row] for row in rows]
     if not body:
         return ""
-    return f"{title}\n" + tabulate(body, headers=list(headers), tablefmt="simple", disable_numparse=True)
+    return f"{title}\n" + str(tabulate(body, headers=list(headers), tablefmt="simple", disable_numparse=True))
 
 
 def _result(result: AuditResult) -> str:

@@ -10,6 +10,7 @@ modules are the only places that touch androguard.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from androguard.core.apk import APK
+from androguard.core.axml import AXMLPrinter, StringBlock
 from lxml import etree
 
 from permaudit.model import Artifact, Hashes, Problem, Signing
@@ -101,7 +104,7 @@ class LoadedPackage:
         for loaded in self.apks:
             prefix = "" if loaded is self.base else f"{loaded.name}!"
             for member in loaded.files():
-                yield prefix + member, (lambda a=loaded, m=member: a.read(m))
+                yield prefix + member, functools.partial(loaded.read, member)
 
 
 def hashes_of(data: bytes) -> Hashes:
@@ -202,8 +205,6 @@ def _open_apk(package: LoadedPackage, name: str, data: bytes, names: list[str] |
     elif not names:
         package.problems.append(Problem("empty-zip", f"{name}: zip archive has no entries", member))
         return None
-    from androguard.core.apk import APK
-
     try:
         apk = APK(data, raw=True, skip_analysis=True)
         files = apk.get_files()
@@ -232,7 +233,7 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
         package.artifacts.append(Artifact(apk.name, "apk" if is_base else "split", apk.data_hashes, apk.split, apk.signing))
         for dex_name in sorted(apk.apk.get_dex_names(), key=_dex_order):  # type: ignore[attr-defined]
             label = dex_name if top_level else f"{apk.name}!{dex_name}"
-            package.dex.append(DexSource(label, lambda a=apk, d=dex_name: a.read(d)))
+            package.dex.append(DexSource(label, functools.partial(apk.read, dex_name)))
 
 
 def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str = "") -> etree._Element | None:
@@ -254,8 +255,6 @@ def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str =
 
 
 def _parse_axml(raw: bytes) -> etree._Element | None:
-    from androguard.core.axml import AXMLPrinter
-
     printer = AXMLPrinter(raw)
     return printer.get_xml_obj() if printer.is_valid() else None
 
@@ -267,12 +266,10 @@ def _parse_axml_leniently(raw: bytes) -> etree._Element | None:
     reader bounds strings by their length, so the app installs. androguard raises
     instead, so for this one retry its decoder is swapped for a length-bounded one.
     """
-    from androguard.core.axml import StringBlock
-
     def decode16(self: StringBlock, offset: int) -> str:
         length, skip = self._decode_length(offset, 2)
         start = offset + skip
-        return self._decode_bytes(self.m_charbuff[start : start + 2 * length], "utf-16", length)
+        return str(self._decode_bytes(self.m_charbuff[start : start + 2 * length], "utf-16", length))
 
     strict = StringBlock._decode16
     StringBlock._decode16 = decode16
@@ -338,7 +335,7 @@ def _safe_member(name: str) -> bool:
 def _load_dex_folder(path: Path) -> LoadedPackage:
     package = LoadedPackage(str(path), "dex-folder", None)
     for dex_path in sorted((p for p in path.iterdir() if p.suffix == DEX_SUFFIX), key=lambda p: _dex_order(p.name)):
-        package.dex.append(DexSource(dex_path.name, lambda p=dex_path: p.read_bytes()))
+        package.dex.append(DexSource(dex_path.name, dex_path.read_bytes))
     manifest_path = path / MANIFEST
     if manifest_path.is_file():
         raw = manifest_path.read_bytes()
