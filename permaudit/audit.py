@@ -20,13 +20,13 @@ def audit(path: str | Path, *, code: bool = True, quiet: bool = True) -> AuditRe
     back ``PARTIAL`` with everything that was read. ``code=False`` stops after the
     manifest (fast, no dex parsing). ``quiet=False`` lets androguard log.
     """
-    with quiet_androguard(quiet):
-        try:
-            package = load(path)
-        except InputError as exc:
-            return AuditResult(str(path), _kind_of(Path(path)), Status.FAILED, None, problems=(exc.problem,), tool_version=__version__)
-        facts = manifest.extract(package)
-        code_facts = bytecode.extract(package, facts) if code else None
+    quiet_androguard(quiet)
+    try:
+        package = load(path)
+    except InputError as exc:
+        return AuditResult(str(path), _kind_of(Path(path)), Status.FAILED, None, problems=(exc.problem,), tool_version=__version__)
+    facts = manifest.extract(package)
+    code_facts = bytecode.extract(package, facts) if code else None
     status = Status.COMPLETE
     if package.problems:
         readable = facts is not None or (code_facts is not None and bool(code_facts.dex))

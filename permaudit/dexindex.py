@@ -25,6 +25,7 @@ never leaks ``IndexError`` or ``struct.error``. Only the standard library is use
 
 from __future__ import annotations
 
+import functools
 import gc
 import re
 import struct
@@ -632,6 +633,12 @@ def _utf16_key(s: str) -> bytes:
     return s.encode("utf-16-be", "surrogatepass")
 
 
+@functools.lru_cache(maxsize=16)
+def _opcode_units_class(kinds: tuple[str, ...]) -> str:
+    """A regex class of every code unit whose low byte is an opcode using one of ``kinds``."""
+    return _charclass(op | (r << 8) for kind in kinds for op in _KIND_OPS[kind] for r in range(256))
+
+
 def _charclass(codepoints: Iterable[int]) -> str:
     cps = sorted(set(codepoints))
     out: list[str] = []
@@ -886,6 +893,7 @@ class DexFile:
         self.class_count = _Count(h["class_defs_size"])
 
         self._strings: dict[int, str] = {}
+        self._found: dict[str, int | None] = {}
         self._protos: dict[int, str] = {}
         self._type_defs: dict[int, int] | None = None
         self._str_sorted = None
@@ -950,6 +958,13 @@ class DexFile:
         Probes compare raw MUTF-8 bytes, whose order equals the dex (UTF-16) order except
         where a NUL (C0 80) meets an ASCII character; such probes compare decoded text.
         """
+        hit = self._found.get(s, -1)
+        if hit != -1:
+            return hit
+        hit = self._found[s] = self._find_string(s)
+        return hit
+
+    def _find_string(self, s: str) -> int | None:
         want = _mutf8_encode(s) + b"\0"
         width = len(want)
         nul = b"\xc0\x80" in want
@@ -1524,6 +1539,7 @@ class DexFile:
     def clear_caches(self) -> None:
         """Drop the decoded-string cache and the code-unit text kept for :meth:`refs`."""
         self._strings.clear()
+        self._found.clear()
         self._protos.clear()
         self._units = None
 
@@ -1555,8 +1571,7 @@ class DexFile:
         starts = self._starts
         if hi > lo:
             units = self._code_units_text()
-            ops = [op for kind in want for op in _KIND_OPS[kind]]
-            lookbehind = _charclass(op | (r << 8) for op in ops for r in range(256))
+            lookbehind = _opcode_units_class(tuple(sorted(want)))
             values = {_fold(v & 0xFFFF) for s in want.values() for v in s}
             rx = re.compile("(?s)" + _charclass(values) + "(?<=" + lookbehind + ".)")
             base = lo // 2 - 1

@@ -136,3 +136,4 @@ def test_console_script_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "permaudit", "audit", str(fixture("clean_app.apk")), "--manifest-only"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "com.example.cleanapp" in proc.stdout
+    assert proc.stderr == ""  # androguard's loguru debug output stays silent

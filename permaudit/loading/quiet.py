@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 from loguru import logger
 
 
-@contextlib.contextmanager
-def quiet_androguard(quiet: bool = True) -> Iterator[None]:
-    """Disable androguard's loguru messages for the duration of an audit.
+def quiet_androguard(quiet: bool = True) -> None:
+    """Silence (or, with ``quiet=False``, restore) androguard's loguru messages.
 
-    loguru's documented way for a library to stay silent is ``logger.disable(name)``;
-    we re-enable afterwards so a caller's own androguard use logs as before.
+    ``logger.disable(name)`` is loguru's documented switch for a library's messages. It
+    is process-wide and left as set: an audit never turns androguard's logging back on
+    behind a caller who had turned it off; ``audit(..., quiet=False)`` turns it on.
     """
-    if not quiet:
-        yield
-        return
-    logger.disable("androguard")
-    try:
-        yield
-    finally:
+    if quiet:
+        logger.disable("androguard")
+    else:
         logger.enable("androguard")
