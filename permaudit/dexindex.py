@@ -36,28 +36,34 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, islice, repeat
-from operator import itemgetter, lt
+from operator import lt
 from typing import NamedTuple
 
 __all__ = [
-    "DexError",
-    "MethodRef",
-    "FieldRef",
-    "Insn",
-    "Ref",
-    "ClassDef",
-    "CodeInfo",
-    "TryBlock",
-    "DexFile",
+    "FORMAT_UNITS",
     "OPCODES",
     "PAYLOAD_NAMES",
+    "ClassDef",
+    "CodeInfo",
+    "DexError",
+    "DexFile",
+    "FieldRef",
+    "Insn",
+    "MethodRef",
+    "Ref",
+    "TryBlock",
     "decode_insns",
-    "FORMAT_UNITS",
     "opcode_info",
 ]
 
 NO_INDEX = 0xFFFFFFFF
 _LITTLE = sys.byteorder == "little"
+
+try:  # the regex parser, to tell anchors from look-alike characters in a pattern
+    from re import _constants as C
+    from re import _parser as P
+except ImportError:  # pragma: no cover
+    C = P = None
 
 
 class DexError(Exception):
@@ -301,7 +307,7 @@ class Insn:
             if self.opcode == 0x0300 and self.payload:
                 return f"{self.mnemonic} (width {self.payload[0]}, {len(self.payload[1])} bytes)"
             return f"{self.mnemonic} ({len(self.payload or ())} entries)"
-        name, fmt, kind = OPCODES[self.opcode]
+        _, fmt, kind = OPCODES[self.opcode]
         parts: list[str] = []
         if fmt in ("35c", "3rc", "45cc", "4rcc"):
             parts.append("{" + ", ".join(f"v{r}" for r in self.registers) + "}")
@@ -429,9 +435,9 @@ _HEADER_FIELDS = (
 _CODE_HEADER = struct.Struct("<4HII")
 _ULEB_TOKEN = re.compile(rb"[\x80-\xff]*[\x00-\x7f]")
 _ANCHORS = re.compile(rb"\^|\$|\\[AZbB]|\(\?<?[=!]")
+_EVEN_BYTES = bytes(range(0, 256, 2))
 # Bytes 0xD8-0xDF would make surrogate code units when the code is decoded as UTF-16;
 # fold them into 0xD7 for the candidate scan (every candidate is re-checked on the raw bytes).
-_EVEN_BYTES = bytes(range(0, 256, 2))
 _NO_SURROGATES = bytes(b if not 0xD8 <= b <= 0xDF else 0xD7 for b in range(256))
 
 
@@ -568,11 +574,11 @@ _INLINE_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
 
 def _assertions(rx: re.Pattern) -> tuple[bool, bool, bool]:
     """(leading ^/\\A, trailing $/\\Z, any other assertion) of a compiled bytes pattern."""
+    if C is None or P is None:  # pragma: no cover - private module layout changed
+        return False, False, bool(_ANCHORS.search(rx.pattern))
     try:
-        from re import _constants as C, _parser as P
-
         tree = P.parse(rx.pattern, rx.flags & ~re.DEBUG)
-    except Exception:  # pragma: no cover - private module layout changed
+    except (re.error, TypeError, AttributeError):  # pragma: no cover
         return False, False, bool(_ANCHORS.search(rx.pattern))
     items = list(tree.data)
     lead = bool(items) and items[0][0] is C.AT and items[0][1] in (C.AT_BEGINNING, C.AT_BEGINNING_STRING)
@@ -672,6 +678,7 @@ def _payload_len(H, i: int, end: int, where: str, start: int = 0) -> int:
     return n
 
 def _decode(H, s: int, e: int, where: str) -> list[Insn]:
+    """Decode code units ``H[s:e]`` linearly (branches ordered by how common each format is)."""
     out: list[Insn] = []
     append = out.append
     op_fmt, op_name, fmt_len = _OP_FMT, _OP_NAME, _FMT_LEN
@@ -680,21 +687,9 @@ def _decode(H, s: int, e: int, where: str) -> list[Insn]:
         u = H[i]
         op = u & 0xFF
         off = i - s
-        if u in PAYLOAD_NAMES:
+        if not op and u in PAYLOAD_NAMES:
             n = _payload_len(H, i, e, where, s)
-            size = H[i + 1]
-            if u == 0x0100:
-                first = _s32(H[i + 2] | (H[i + 3] << 16))
-                pl = tuple((first + k, _s32(H[i + 4 + 2 * k] | (H[i + 5 + 2 * k] << 16))) for k in range(size))
-            elif u == 0x0200:
-                keys = [_s32(H[i + 2 + 2 * k] | (H[i + 3 + 2 * k] << 16)) for k in range(size)]
-                b = i + 2 + 2 * size
-                pl = tuple((keys[k], _s32(H[b + 2 * k] | (H[b + 1 + 2 * k] << 16))) for k in range(size))
-            else:
-                count = H[i + 2] | (H[i + 3] << 16)
-                raw = bytes(memoryview(H)[i + 4:i + n].cast("B")) if _LITTLE else array("H", H[i + 4:i + n]).tobytes()
-                pl = (size, raw[: size * count])
-            append(Insn(off, u, PAYLOAD_NAMES[u], (), None, None, n, None, pl))
+            append(Insn(off, u, PAYLOAD_NAMES[u], (), None, None, n, None, _payload(H, i, n)))
             i += n
             continue
         f = op_fmt[op]
@@ -702,88 +697,88 @@ def _decode(H, s: int, e: int, where: str) -> list[Insn]:
         if i + n > e:
             raise DexError(f"{where}: {op_name[op]} at code unit {off} runs past the end of the code")
         hi = u >> 8
-        idx = lit = idx2 = None
-        if f == F35C or f == F45CC:
+        if f == F35C:
             w = H[i + 2]
-            regs = (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4]
-            idx = H[i + 1]
-            if f == F45CC:
-                idx2 = H[i + 3]
-        elif f == F3RC or f == F4RCC:
-            c = H[i + 2]
-            regs = tuple(range(c, c + hi))
-            idx = H[i + 1]
-            if f == F4RCC:
-                idx2 = H[i + 3]
-        elif f == F21C:
-            regs = (hi,)
-            idx = H[i + 1]
+            append(Insn(off, op, op_name[op], (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4],
+                        H[i + 1], None, 3))
         elif f == F22C:
-            regs = (hi & 15, hi >> 4)
-            idx = H[i + 1]
-        elif f == F12X:
-            regs = (hi & 15, hi >> 4)
+            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), H[i + 1], None, 2))
         elif f == F11X:
-            regs = (hi,)
+            append(Insn(off, op, op_name[op], (hi,), None, None, 1))
+        elif f == F21C:
+            append(Insn(off, op, op_name[op], (hi,), H[i + 1], None, 2))
+        elif f == F11N:
+            append(Insn(off, op, op_name[op], (hi & 15,), None, ((hi >> 4) ^ 8) - 8, 1))
+        elif f == F21T:
+            append(Insn(off, op, op_name[op], (hi,), None, off + _s16(H[i + 1]), 2))
+        elif f == F22X:
+            append(Insn(off, op, op_name[op], (hi, H[i + 1]), None, None, 2))
+        elif f == F10T:
+            append(Insn(off, op, op_name[op], (), None, off + _s8(hi), 1))
         elif f == F10X:
-            regs = ()
+            append(Insn(off, op, op_name[op], (), None, None, 1))
+        elif f == F12X:
+            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), None, None, 1))
+        elif f == F22T:
+            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), None, off + _s16(H[i + 1]), 2))
         elif f == F23X:
             w = H[i + 1]
-            regs = (hi, w & 0xFF, w >> 8)
-        elif f == F22X:
-            regs = (hi, H[i + 1])
-        elif f == F21T:
-            regs = (hi,)
-            lit = off + _s16(H[i + 1])
-        elif f == F22T:
-            regs = (hi & 15, hi >> 4)
-            lit = off + _s16(H[i + 1])
-        elif f == F11N:
-            regs = (hi & 15,)
-            lit = ((hi >> 4) ^ 8) - 8
+            append(Insn(off, op, op_name[op], (hi, w & 0xFF, w >> 8), None, None, 2))
         elif f == F21S:
-            regs = (hi,)
-            lit = _s16(H[i + 1])
-        elif f == F22S:
-            regs = (hi & 15, hi >> 4)
-            lit = _s16(H[i + 1])
+            append(Insn(off, op, op_name[op], (hi,), None, _s16(H[i + 1]), 2))
         elif f == F22B:
             w = H[i + 1]
-            regs = (hi, w & 0xFF)
-            lit = _s8(w >> 8)
-        elif f == F21H:
-            regs = (hi,)
-            lit = _s16(H[i + 1]) << (16 if op == 0x15 else 48)
-        elif f == F10T:
-            regs = ()
-            lit = off + _s8(hi)
+            append(Insn(off, op, op_name[op], (hi, w & 0xFF), None, _s8(w >> 8), 2))
+        elif f == F3RC:
+            c = H[i + 2]
+            append(Insn(off, op, op_name[op], tuple(range(c, c + hi)), H[i + 1], None, 3))
         elif f == F20T:
-            regs = ()
-            lit = off + _s16(H[i + 1])
-        elif f == F30T:
-            regs = ()
-            lit = off + _s32(H[i + 1] | (H[i + 2] << 16))
+            append(Insn(off, op, op_name[op], (), None, off + _s16(H[i + 1]), 2))
+        elif f == F21H:
+            append(Insn(off, op, op_name[op], (hi,), None, _s16(H[i + 1]) << (16 if op == 0x15 else 48), 2))
         elif f == F31T:
-            regs = (hi,)
-            lit = off + _s32(H[i + 1] | (H[i + 2] << 16))
-        elif f == F31I:
-            regs = (hi,)
-            lit = _s32(H[i + 1] | (H[i + 2] << 16))
-        elif f == F31C:
-            regs = (hi,)
-            idx = H[i + 1] | (H[i + 2] << 16)
-        elif f == F32X:
-            regs = (H[i + 1], H[i + 2])
+            append(Insn(off, op, op_name[op], (hi,), None, off + _s32(H[i + 1] | (H[i + 2] << 16)), 3))
         elif f == F51L:
-            regs = (hi,)
             lit = _s64(H[i + 1] | (H[i + 2] << 16) | (H[i + 3] << 32) | (H[i + 4] << 48))
-        else:  # F20BC (no standard opcode uses it)
-            regs = ()
-            idx = H[i + 1]
-            lit = hi
-        append(Insn(off, op, op_name[op], regs, idx, lit, n, idx2))
+            append(Insn(off, op, op_name[op], (hi,), None, lit, 5))
+        elif f == F31I:
+            append(Insn(off, op, op_name[op], (hi,), None, _s32(H[i + 1] | (H[i + 2] << 16)), 3))
+        elif f == F31C:
+            append(Insn(off, op, op_name[op], (hi,), H[i + 1] | (H[i + 2] << 16), None, 3))
+        elif f == F32X:
+            append(Insn(off, op, op_name[op], (H[i + 1], H[i + 2]), None, None, 3))
+        elif f == F30T:
+            append(Insn(off, op, op_name[op], (), None, off + _s32(H[i + 1] | (H[i + 2] << 16)), 3))
+        elif f == F22S:
+            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), None, _s16(H[i + 1]), 2))
+        elif f == F45CC:
+            w = H[i + 2]
+            append(Insn(off, op, op_name[op], (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4],
+                        H[i + 1], None, 4, H[i + 3]))
+        elif f == F4RCC:
+            c = H[i + 2]
+            append(Insn(off, op, op_name[op], tuple(range(c, c + hi)), H[i + 1], None, 4, H[i + 3]))
+        else:  # F20BC: no standard opcode uses it
+            append(Insn(off, op, op_name[op], (), H[i + 1], hi, 2))
         i += n
     return out
+
+
+def _payload(H, i: int, n: int) -> tuple | bytes:
+    """The decoded contents of the payload at unit ``i`` (``n`` units long)."""
+    u, size = H[i], H[i + 1]
+    if u == 0x0100:
+        first = _s32(H[i + 2] | (H[i + 3] << 16))
+        return tuple((first + k, _s32(H[i + 4 + 2 * k] | (H[i + 5 + 2 * k] << 16))) for k in range(size))
+    if u == 0x0200:
+        keys = [_s32(H[i + 2 + 2 * k] | (H[i + 3 + 2 * k] << 16)) for k in range(size)]
+        b = i + 2 + 2 * size
+        return tuple((keys[k], _s32(H[b + 2 * k] | (H[b + 1 + 2 * k] << 16))) for k in range(size))
+    count = H[i + 2] | (H[i + 3] << 16)
+    raw = array("H", H[i + 4:i + n])
+    if not _LITTLE:  # pragma: no cover
+        raw.byteswap()
+    return (size, raw.tobytes()[: size * count])
 
 
 def decode_insns(code: bytes | Iterable[int], where: str = "insns") -> list[Insn]:
@@ -896,6 +891,7 @@ class DexFile:
         self._found: dict[str, int | None] = {}
         self._protos: dict[int, str] = {}
         self._type_defs: dict[int, int] | None = None
+        self._class_methods: dict[int, dict[int, tuple[int, int]]] = {}
         self._str_sorted = None
         self._map_offsets: list[int] | None = None
         # code index, built on first use of refs()/methods_with_code()
@@ -1240,6 +1236,20 @@ class DexFile:
             out.append(items)
         return out[0], out[1], out[2], out[3]
 
+    def _methods_of_class_def(self, ci: int) -> dict[int, tuple[int, int]]:
+        """method_idx -> (access_flags, code_off) for class_def ``ci`` (cached; the first entry
+        wins if class_data lists a method twice)."""
+        got = self._class_methods.get(ci)
+        if got is None:
+            off = self._cd[8 * ci + 6]
+            got = {}
+            if off:
+                _, _, direct, virtual = self._read_class_data(off)
+                for m, acc, c in reversed(direct + virtual):
+                    got[m] = (acc, c)
+            self._class_methods[ci] = got
+        return got
+
     def class_methods(self, class_name: str) -> list[tuple[int, int, int]]:
         """``(method_idx, access_flags, code_off)`` of every method the (first) class_def of
         ``class_name`` defines; code_off is 0 for abstract and native methods."""
@@ -1256,13 +1266,10 @@ class DexFile:
         """Access flags of a method defined in this dex, or None if no class here defines it."""
         self._check(method_idx, self.method_count, "method")
         ci = self._class_def_of_type(self._mid_h[4 * method_idx])
-        if ci is None or not self._cd[8 * ci + 6]:
+        if ci is None:
             return None
-        _, _, direct, virtual = self._read_class_data(self._cd[8 * ci + 6])
-        for m, acc, _ in direct + virtual:
-            if m == method_idx:
-                return acc
-        return None
+        got = self._methods_of_class_def(ci).get(method_idx)
+        return None if got is None else got[0]
 
     # ------------------------------------------------------------------ annotations
 
@@ -1449,13 +1456,11 @@ class DexFile:
             return self._code_of.get(method_idx) or None
         ci = self._class_def_of_type(self._mid_h[4 * method_idx])
         if ci is not None and self._cd[8 * ci + 6]:
-            _, _, direct, virtual = self._read_class_data(self._cd[8 * ci + 6])
-            for m, _, c in direct + virtual:
-                if m == method_idx:
-                    if c and c + 16 > self._size:
-                        raise self._err(f"method {method_idx} has a code_item at 0x{c:x} past the end of the file")
-                    return c or None
-            return None
+            got = self._methods_of_class_def(ci).get(method_idx)
+            c = got[1] if got else 0
+            if c and c + 16 > self._size:
+                raise self._err(f"method {method_idx} has a code_item at 0x{c:x} past the end of the file")
+            return c or None
         # not defined by its own class: only a malformed class_data can still hold it
         self._ensure_index()
         return self._code_of.get(method_idx) or None

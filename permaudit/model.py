@@ -332,8 +332,15 @@ class AuditResult:
         if not self.problems:
             return ""
         first = self.problems[0].message
+        name = self.path.replace("\\", "/").rsplit("/", 1)[-1]
+        if first.startswith(self.path):
+            line = first
+        elif first.startswith((name + ":", name + "!")):
+            line = self.path + first[len(name) :]  # the message names the file; give its full path
+        else:
+            line = f"{self.path}: {first}"
         more = len(self.problems) - 1
-        return f"{self.path}: {first}" + (f" (+{more} more)" if more else "")
+        return line + (f" (+{more} more)" if more else "")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with enums as their values."""

@@ -137,3 +137,17 @@ def test_console_script_entry_point() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "com.example.cleanapp" in proc.stdout
     assert proc.stderr == ""  # androguard's loguru debug output stays silent
+
+
+def test_exit_code_precedence() -> None:
+    """2 (incomplete) beats 1 (finding at or above --fail-on) beats 0; findings come from policy stages."""
+    from permaudit.cli import exit_code
+    from permaudit.model import AuditResult, Finding, Level, Problem, Status
+
+    medium = AuditResult("a.apk", "apk", Status.COMPLETE, None, findings=(Finding("PA001", Level.MEDIUM, "high", "x"),))
+    broken = AuditResult("b.apk", "apk", Status.PARTIAL, None, problems=(Problem("bad-dex", "b.apk: bad"),))
+    assert exit_code([medium], None) == 0
+    assert exit_code([medium], Level.LOW) == 1
+    assert exit_code([medium], Level.MEDIUM) == 1
+    assert exit_code([medium], Level.HIGH) == 0
+    assert exit_code([medium, broken], Level.LOW) == 2

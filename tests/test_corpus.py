@@ -51,7 +51,7 @@ def test_cli_gives_facts_or_one_line_error(path: Path) -> None:
     if code == 0:
         assert result["status"] == "complete" and lines == []
     else:
-        assert code == 2 and len(lines) == 1 and lines[0].startswith(f"permaudit: {path}: ")
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(f"permaudit: {path}")
         assert result["status"] in ("partial", "failed") and result["problems"]
     assert result["manifest"] is not None or result["code"] is not None or result["status"] == "failed"
 

@@ -56,23 +56,23 @@ def corpus_path(*parts: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def raw_dex(name: str) -> bytes:
     return corpus_path("dex", name, "classes.dex").read_bytes()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def apk_member(apk: str, member: str = "classes.dex") -> bytes:
     with zipfile.ZipFile(corpus_path("apk", apk)) as z:
         return z.read(member)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dex(name: str) -> DexFile:
     return DexFile(raw_dex(name), name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def androguard_dex(name: str):
     mod = pytest.importorskip("androguard.core.dex")
     try:
@@ -378,25 +378,25 @@ def test_fuzzed_dex_raises_only_dex_error() -> None:
         sample = {k: rng.sample(range(n), min(n, 40)) for k, n in
                   (("methods", d.method_count), ("fields", d.field_count), ("strings", d.string_count), ("types", d.type_count))}
         calls = [
-            lambda: [d.string(i) for i in range(d.string_count)],
-            lambda: [d.type_name(i) for i in range(d.type_count)],
-            lambda: [d.field(i) for i in range(d.field_count)],
-            lambda: [d.method(i) for i in range(d.method_count)],
-            lambda: [d.proto(i) for i in range(d.proto_count)],
-            lambda: d.class_defs(),
-            lambda: [d.find_string(s) for s in ("Landroid/app/Activity;", "managedQuery", "zzz")],
-            lambda: d.find_methods("Landroid/app/Activity;", "onCreate") + d.find_fields(None, "CONTENT_URI"),
-            lambda: d.strings_matching(rb"content://|\.php") + d.strings_matching(rb"^L.*;$"),
-            lambda: [d.code(m) for m in range(d.method_count)],
-            lambda: [d.method_annotations(m) for m in range(d.method_count)],
-            lambda: [d.tries(m) for m in range(d.method_count)],
-            lambda: [d.method_access_flags(m) for m in range(d.method_count)],
-            lambda: d.refs(**sample),
-            lambda: [d.code(m) for m in list(d.methods_with_code())],
+            lambda d: [d.string(i) for i in range(d.string_count)],
+            lambda d: [d.type_name(i) for i in range(d.type_count)],
+            lambda d: [d.field(i) for i in range(d.field_count)],
+            lambda d: [d.method(i) for i in range(d.method_count)],
+            lambda d: [d.proto(i) for i in range(d.proto_count)],
+            lambda d: d.class_defs(),
+            lambda d: [d.find_string(s) for s in ("Landroid/app/Activity;", "managedQuery", "zzz")],
+            lambda d: d.find_methods("Landroid/app/Activity;", "onCreate") + d.find_fields(None, "CONTENT_URI"),
+            lambda d: d.strings_matching(rb"content://|\.php") + d.strings_matching(rb"^L.*;$"),
+            lambda d: [d.code(m) for m in range(d.method_count)],
+            lambda d: [d.method_annotations(m) for m in range(d.method_count)],
+            lambda d: [d.tries(m) for m in range(d.method_count)],
+            lambda d: [d.method_access_flags(m) for m in range(d.method_count)],
+            lambda d, sample=sample: d.refs(**sample),
+            lambda d: [d.code(m) for m in list(d.methods_with_code())],
         ]
         for call in calls:
             try:
-                call()
+                call(d)
                 answered += 1
             except DexError as exc:
                 assert_one_line(exc, "fuzz.dex")
