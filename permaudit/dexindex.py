@@ -11,16 +11,29 @@ the instructions that use them, and the decoded bodies of the few methods involv
 * the constructor checks the header and that every table lies inside the file, and
   parses nothing else;
 * the id tables are zero-copy ``memoryview`` casts, searched by bisection (the dex
-  format keeps them sorted);
-* :meth:`DexFile.refs` finds candidate instruction sites with one regular-expression
-  pass over the code items (viewed as 16-bit code units), then confirms each
-  candidate by walking the instruction lengths of the one method that holds it, so a
-  match inside an operand or a switch/array payload is never reported;
+  format keeps them sorted); strings are decoded (MUTF-8) one at a time, on demand;
+* :meth:`DexFile.refs` builds one compact index (method <-> code_item, from the
+  class_data items, tokenised by a regex and decoded with big-integer lane arithmetic),
+  finds candidate instruction sites with one regex pass over the code region viewed as
+  16-bit code units (target index, preceded by an opcode of the right kind), then
+  confirms each candidate by walking the instruction lengths of the one method that
+  holds it, so a match inside an operand or a switch/array payload is never reported;
 * :meth:`DexFile.code` decodes one method on demand, with a full Dalvik opcode table
   (formats 10x..51l, 45cc/4rcc, and the three payload pseudo-instructions).
 
 Malformed input raises :class:`DexError` with a one-line message naming the dex; it
 never leaks ``IndexError`` or ``struct.error``. Only the standard library is used.
+
+Semantics worth knowing:
+
+* a method id with bodies in several class_defs (duplicate classes) gets the body of
+  the first class_def; :meth:`DexFile.refs` ignores the shadowed bodies, as ART does;
+* ``refs`` is exact for every dex ART would load (code_items 4-aligned, not
+  overlapping); a body that cannot be walked is left out and named in
+  :attr:`DexFile.skipped`;
+* dex 035-040 are read alike; a 041 file is read when it holds one dex (or is the
+  first entry of a container); big-endian dex files are refused;
+* opcodes the format leaves unused decode as one-unit ``unused-XX``, as dexdump shows.
 """
 
 from __future__ import annotations

@@ -492,21 +492,39 @@ def test_decoded_methods_equal_androguard(name: str) -> None:
     assert compared >= min(len(sample), 20)
 
 
+# the instructions refs() must report, named as in the brief (an oracle independent of OPCODES)
+REF_MNEMONICS = {
+    "string": {"const-string", "const-string/jumbo"},
+    "type": {"const-class", "new-instance", "check-cast", "instance-of", "new-array", "filled-new-array",
+             "filled-new-array/range"},
+    "field": {f"{a}{s}" for a in ("iget", "iput", "sget", "sput")
+              for s in ("", "-wide", "-object", "-boolean", "-byte", "-char", "-short")},
+    "method": {f"invoke-{k}{r}" for k in ("virtual", "super", "direct", "static", "interface") for r in ("", "/range")}
+    | {"invoke-polymorphic", "invoke-polymorphic/range"},
+}
+
+
+def test_ref_opcodes_are_the_ones_asked_for() -> None:
+    for kind, names in REF_MNEMONICS.items():
+        assert {n for n, _, k in OPCODES if k == kind} == names
+
+
 def test_refs_equal_androguard_on_a_small_dex() -> None:
+    from androguard.core.dex.dex_types import Kind, Operand
+
     d, ag = dex("exprespam"), androguard_dex("exprespam")
     want = {"method": set(range(0, d.method_count, 3)), "field": set(range(d.field_count)),
             "string": set(range(0, d.string_count, 2)), "type": set(range(d.type_count))}
+    kinds = {Kind.METH: "method", Kind.STRING: "string", Kind.FIELD: "field", Kind.TYPE: "type"}
     expected = []
     for em in ag.get_encoded_methods():
         if em.get_code() is None:
             continue
         at = 0
         for ins in em.get_instructions():
-            op = ins.get_op_value()
-            kind = OPCODES[op][2] if op < 256 and ins.get_name() in {OPCODES[op][0]} else None
-            if kind in want:
-                idx = [v for k, v, *_ in ins.get_operands() if k >= 0x100]
-                if idx and idx[0] in want[kind]:
+            for op in ins.get_operands():
+                kind = kinds.get(op[0] - Operand.KIND) if op[0] >= Operand.KIND else None
+                if kind and ins.get_name() in REF_MNEMONICS[kind] and op[1] in want[kind]:
                     expected.append(Ref(em.get_method_idx(), at))
             at += ins.get_length() // 2
     got = d.refs(methods=want["method"], fields=want["field"], strings=want["string"], types=want["type"])
@@ -1111,3 +1129,79 @@ def test_large_dex_refs_equal_full_decode() -> None:
     got = d.refs(methods=want["method"], strings=want["string"], types=want["type"])
     assert len(got) > 50
     assert got == full_decode_refs(d, want)
+
+
+# ============================================================================= the benchmark APK's layouts
+
+
+def _leb(data: bytes, p: int, signed: bool = False) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = data[p]
+        p += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            break
+    if signed and b & 0x40:
+        value -= 1 << shift
+    return value, p
+
+
+def walk_code_items(data: bytes) -> list[int]:
+    """Offsets of every code_item, walking the map's code section item by item (an oracle
+    independent of the class_data items the index is built from)."""
+    map_off = struct.unpack_from("<I", data, 0x34)[0]
+    (count,) = struct.unpack_from("<I", data, map_off)
+    sections = {struct.unpack_from("<H", data, map_off + 4 + 12 * i)[0]: struct.unpack_from("<II", data, map_off + 8 + 12 * i)
+                for i in range(count)}
+    n, off = sections[0x2001]
+    out = []
+    for _ in range(n):
+        off = (off + 3) & ~3
+        out.append(off)
+        _, _, _, tries, _, size = struct.unpack_from("<4HII", data, off)
+        p = off + 16 + 2 * size
+        if tries:
+            p += 2 * (size & 1) + 8 * tries
+            handlers, p = _leb(data, p)
+            for _ in range(handlers):
+                catches, p = _leb(data, p, True)
+                for _ in range(2 * abs(catches) + (catches <= 0)):
+                    _, p = _leb(data, p)
+        off = p
+    return out
+
+
+def test_benchmark_apk_layouts() -> None:
+    """mega-multidex.apk: 8 dex files from different tool chains, with their sections in
+    different orders (class_data before or after code, strings first or last)."""
+    path = SHARED / "bench" / "mega-multidex.apk"
+    if not path.is_file():
+        pytest.skip(f"benchmark APK not present at {path}")
+    orders = set()
+    with zipfile.ZipFile(path) as z:
+        names = sorted(n for n in z.namelist() if re.fullmatch(r"classes\d*\.dex", n))
+        assert len(names) == 8
+        for name in names:
+            data = z.read(name)
+            d = DexFile(data, name)
+            assert {d.method_code_offset(m) for m in d.methods_with_code()} == set(walk_code_items(data))
+            orders.add(tuple(sorted((0x2000, 0x2001, 0x2002), key=lambda t, data=data: _section_off(data, t))))
+            if name in ("classes2.dex", "classes5.dex"):
+                rng = random.Random(name)
+                want = {"method": set(rng.sample(range(d.method_count), 300)),
+                        "field": set(rng.sample(range(d.field_count), 100)),
+                        "string": set(rng.sample(range(d.string_count), 100))}
+                got = d.refs(methods=want["method"], fields=want["field"], strings=want["string"])
+                assert got == full_decode_refs(d, want) and got
+    assert len(orders) >= 3
+
+
+def _section_off(data: bytes, type_code: int) -> int:
+    map_off = struct.unpack_from("<I", data, 0x34)[0]
+    (count,) = struct.unpack_from("<I", data, map_off)
+    for i in range(count):
+        if struct.unpack_from("<H", data, map_off + 4 + 12 * i)[0] == type_code:
+            return struct.unpack_from("<I", data, map_off + 12 + 12 * i)[0]
+    raise AssertionError(type_code)
