@@ -190,3 +190,24 @@ def test_identity_hashes_and_certificate() -> None:
 
 
 TEST_CERT_SHA256 = "21ac232614d742fdc66516987ebe6afadd7f3236fe05d584c1683df35ffe5a08"  # fixtures/README.md
+
+
+def test_apkm_bundle_with_info_json(tmp_path: Path) -> None:
+    """APKMirror's .apkm: base.apk + split_*.apk + info.json (pname)."""
+    bundle = tmp_path / "app.apkm"
+    with zipfile.ZipFile(fixture("loan_bundle.xapk")) as src, zipfile.ZipFile(bundle, "w") as dst:
+        for name in ("base.apk", "split_feature_sync.apk"):
+            dst.writestr(name, src.read(name))
+        dst.writestr("info.json", '{"pname": "com.example.other", "versioncode": "12"}')
+    result = permaudit.audit(bundle)
+    assert result.kind == "apkm"
+    assert result.manifest is not None and result.manifest.package == "com.example.loanbundle"
+    assert [p.code for p in result.problems] == ["bundle-mismatch"]
+    assert result.code is not None and [s.location.method for s in result.code.sites] == ["sync"]
+
+
+def test_folder_with_a_stray_dex_is_a_folder_of_samples(tmp_path: Path) -> None:
+    (tmp_path / "app.apk").write_bytes(fixture("clean_app.apk").read_bytes())
+    with zipfile.ZipFile(fixture("clean_app.apk")) as src:
+        (tmp_path / "stray.dex").write_bytes(src.read("classes.dex"))
+    assert [p.name for p in discover(tmp_path)] == ["app.apk", "stray.dex"]

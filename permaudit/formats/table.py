@@ -6,13 +6,14 @@ removed from every cell before it reaches the terminal.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
 from tabulate import tabulate
 
 from permaudit.data import category_order
-from permaudit.model import AuditResult, ManifestFacts, Permission
+from permaudit.model import AuditResult, CodeLocation, ManifestFacts, Permission
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -61,12 +62,13 @@ def _result(result: AuditResult) -> str:
         parts.append(_permissions(facts) or "Permissions: none requested")
     if result.code is not None:
         code = result.code
+        where = functools.partial(_where, multidex=len(code.dex) > 1)
         parts.append(
             _table(
                 f"Personal-data access in code ({_count(len(code.sites), 'site')})",
                 ["data", "kind", "where", "api", "source", "code owner"],
                 (
-                    [s.category, s.kind + (" (JS bridge)" if s.bridge else ""), f"{s.location.signature} @{s.location.offset:#x}",
+                    [s.category, s.kind + (" (JS bridge)" if s.bridge else ""), where(s.location),
                      _short_api(s.api), s.source or "-", s.attribution.sdk or s.attribution.owner]
                     for s in code.sites
                 ),
@@ -77,14 +79,14 @@ def _result(result: AuditResult) -> str:
             _table(
                 f"Personal-data URIs named but not read ({len(code.references)})",
                 ["data", "where", "uri", "code owner"],
-                ([r.category, f"{r.location.signature} @{r.location.offset:#x}", r.source, r.attribution.sdk or r.attribution.owner] for r in code.references),
+                ([r.category, where(r.location), r.source, r.attribution.sdk or r.attribution.owner] for r in code.references),
             )
         )
         parts.append(
             _table(
                 "Runtime permission requests",
                 ["api", "permissions", "where"],
-                ([_short_api(r.api), ", ".join(r.permissions) or "?", f"{r.location.signature} @{r.location.offset:#x}"] for r in code.requests),
+                ([_short_api(r.api), ", ".join(r.permissions) or "?", where(r.location)] for r in code.requests),
             )
         )
         parts.append(
@@ -109,6 +111,12 @@ def _permissions(facts: ManifestFacts) -> str:
             for p in sorted(facts.permissions, key=key)
         ),
     )
+
+
+def _where(location: CodeLocation, multidex: bool) -> str:
+    """``Lcom/x/A;->m()V @0x1c``, prefixed by the dex file when the package has several."""
+    place = f"{location.signature} @{location.offset:#x}"
+    return f"{location.dex} {place}" if multidex else place
 
 
 def _count(n: int, noun: str) -> str:

@@ -36,6 +36,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 DEX_MAGIC = b"dex\n"
 AXML_MAGIC = b"\x03\x00\x08\x00"
 MANIFEST = "AndroidManifest.xml"
+MAX_MEMBER_BYTES = 1 << 30  # a split APK larger than 1 GiB inflated is a zip bomb, not an app
 
 
 class InputError(Exception):
@@ -131,8 +132,12 @@ def discover(path: str | Path) -> Iterator[Path]:
 
 
 def is_dex_folder(path: Path) -> bool:
-    """A folder an unpacker wrote: dex files at its top level."""
-    return path.is_dir() and any(p.suffix == DEX_SUFFIX and p.is_file() for p in path.iterdir())
+    """A folder an unpacker wrote: dex files at its top level and no packages beside them
+    (a folder of samples that happens to hold a stray .dex is a folder of samples)."""
+    if not path.is_dir():
+        return False
+    suffixes = {p.suffix.lower() for p in path.iterdir() if p.is_file()}
+    return DEX_SUFFIX in suffixes and not suffixes & set(APK_SUFFIXES + BUNDLE_SUFFIXES)
 
 
 def _looks_auditable(path: Path) -> bool:
@@ -292,6 +297,9 @@ def _load_bundle(path: Path, data: bytes) -> LoadedPackage:
                 continue
             if not _safe_member(info.filename):
                 package.problems.append(Problem("unsafe-member", f"{path.name}: refused member name {info.filename!r}", info.filename))
+                continue
+            if info.file_size > MAX_MEMBER_BYTES:
+                package.problems.append(Problem("bad-member", f"{info.filename}: {info.file_size} bytes inflated, over the {MAX_MEMBER_BYTES} limit", info.filename))
                 continue
             try:
                 blob = archive.read(info)
