@@ -26,7 +26,7 @@ def audit(path: str | Path, *, code: bool = True, quiet: bool = True) -> AuditRe
     except InputError as exc:
         return AuditResult(str(path), _kind_of(Path(path)), Status.FAILED, None, problems=(exc.problem,), tool_version=__version__)
     facts = manifest.extract(package)
-    code_facts = bytecode.extract(package, facts) if code else None
+    code_facts = bytecode.extract(package) if code else None
     status = Status.COMPLETE
     if package.problems:
         readable = facts is not None or (code_facts is not None and bool(code_facts.dex))

@@ -4,19 +4,18 @@ The hot path never builds androguard's whole-program ``Analysis``. It looks up, 
 dex's sorted tables, the few string, field and method ids that matter (contacts URIs,
 query APIs, permission APIs...), finds the instructions that use them, and decodes only
 the methods that hold those instructions (``permaudit.dexindex``). Each such method gets
-one forward register pass (``permaudit.dataflow``); values kept in fields are carried
-between methods in up to ``FIELD_ROUNDS`` rounds.
+one forward register pass (``permaudit.dataflow``). Values kept in fields, and values
+handed to the app's own methods as arguments, are followed in up to ``ROUNDS`` rounds.
 """
 
 from __future__ import annotations
 
 import bisect
-
 from dataclasses import dataclass, field
 
 from permaudit import hybrid
 from permaudit.attribution import attribute
-from permaudit.data import category_order, load
+from permaudit.data import category_rank, load
 from permaudit.dataflow import MethodAnalyzer, MethodFacts, Site, Value, classify_string
 from permaudit.dexindex import DexError, DexFile, Insn
 from permaudit.loading import LoadedPackage, hashes_of, one_line
@@ -27,7 +26,6 @@ from permaudit.model import (
     DataReference,
     DexInfo,
     HybridEvidence,
-    ManifestFacts,
     PermissionRequest,
     Problem,
 )
@@ -57,7 +55,7 @@ class _Dex:
         return self.code[method_idx] or []
 
 
-def extract(package: LoadedPackage, manifest: ManifestFacts | None = None) -> CodeFacts | None:
+def extract(package: LoadedPackage) -> CodeFacts | None:
     """Code facts for every dex of every split; None when the package holds no dex at all."""
     if not package.dex:
         return None
@@ -278,9 +276,11 @@ def _iterated(dexes: list[_Dex], dex: _Dex, site: Site) -> bool:
 
 
 def _iterates(dex: _Dex, method_idx: int) -> bool:
+    """Whether the method moves any cursor through its rows."""
     iteration = set(load("apis")["cursor_iteration"])
     return any(
-        insn.mnemonic.startswith("invoke") and (ref := dex.file.method(insn.index)).name in iteration and "Cursor" in ref.class_name  # type: ignore[arg-type]
+        insn.mnemonic.startswith("invoke") and insn.index is not None
+        and (ref := dex.file.method(insn.index)).name in iteration and "Cursor" in ref.class_name
         for insn in dex.insns(method_idx)
     )
 
@@ -306,8 +306,7 @@ def _location(dex: _Dex, method_idx: int, offset: int, instruction: str) -> Code
 
 
 def _site_order(site: AccessSite | DataReference) -> tuple[int, str, str, int]:
-    order = {c: i for i, c in enumerate(category_order())}
-    return (order.get(site.category, len(order)), site.location.dex, site.location.signature, site.location.offset)
+    return (category_rank(site.category), site.location.dex, site.location.signature, site.location.offset)
 
 
 __all__ = ["extract"]

@@ -2,9 +2,9 @@
 
 This is deliberately small: a single forward pass per method, no control flow, which is
 what the evidence needs: *this* query gets *that* contacts URI, *this* cursor is
-iterated, *this* request names *those* permissions. Values are tracked across methods
-only through fields (a URI kept in a static field, a permission array in a constant),
-which the bytecode stage feeds back in rounds.
+iterated, *this* request names *those* permissions. Values cross methods only through
+fields (a URI kept in a static field, a permission array in a constant) and through the
+arguments of app methods; the bytecode stage feeds both back in rounds.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Value:
     evidence: tuple[str, ...] = ()
     site: int = -1
     origin: str = ""
-    """``method_idx@offset`` of the instruction that first named the data, to tell reads from mere references."""
+    """``dex:method@offset`` of the instruction that first named the data, to tell reads from mere references."""
 
     def step(self, line: str) -> Value:
         return replace(self, evidence=(self.evidence + (line,))[-EVIDENCE_LIMIT:])
@@ -89,7 +89,6 @@ class MethodFacts:
     created: list[Site] = field(default_factory=list)
     """Every place this method names a personal-data URI, read or not (kind ``reference``)."""
     """App method signature -> {argument position: value} for values handed to app code."""
-    iterates_cursor: bool = False
 
 
 @functools.cache
@@ -285,8 +284,6 @@ class MethodAnalyzer:
                 site.iterated = True
                 site.evidence += (f"cursor iterated: {self.step(insn)}",)
             return None
-        if ref.name in self.iteration and "Cursor" in ref.class_name:
-            facts.iterates_cursor = True
         for v in values[1:] if not is_static else values:
             if v is not None and v.kind == "cursor":
                 facts.sites[v.site].escapes.append(ref)

@@ -24,3 +24,9 @@ def permission_categories() -> dict[str, str]:
 def category_order() -> tuple[str, ...]:
     """Categories in report order: contacts first."""
     return tuple(group["id"] for group in load("permissions")["categories"])
+
+
+def category_rank(category: str) -> int:
+    """Sort key for a data category: its place in report order, unknown ones last."""
+    order = category_order()
+    return order.index(category) if category in order else len(order)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from tabulate import tabulate
 
-from permaudit.data import category_order
+from permaudit.data import category_rank
 from permaudit.model import AuditResult, CodeLocation, ManifestFacts, Permission
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -98,10 +98,8 @@ def _result(result: AuditResult) -> str:
 
 
 def _permissions(facts: ManifestFacts) -> str:
-    order = {c: i for i, c in enumerate(category_order())}
-
     def key(p: Permission) -> tuple[int, str]:
-        return (order.get(p.category, len(order)), p.name)
+        return (category_rank(p.category), p.name)
 
     return _table(
         f"Permissions ({len(facts.permissions)})",

@@ -62,17 +62,17 @@ class LoadedApk:
 
     name: str
     data_hashes: Hashes
-    apk: object
+    apk: APK
     """The androguard ``APK`` (opened without its own manifest analysis)."""
     manifest: etree._Element | None
     split: str
     signing: Signing | None
 
     def files(self) -> list[str]:
-        return list(self.apk.get_files())  # type: ignore[attr-defined]
+        return list(self.apk.get_files())
 
     def read(self, member: str) -> bytes:
-        return bytes(self.apk.get_file(member))  # type: ignore[attr-defined]
+        return bytes(self.apk.get_file(member))
 
     def resource_string(self, res_id: int) -> str | None:
         """One resource value from ``resources.arsc``; raises ``ArscError`` on a malformed table."""
@@ -101,7 +101,7 @@ class LoadedPackage:
         return self.apks[0] if self.apks else None
 
     def files(self) -> Iterator[tuple[str, Callable[[], bytes]]]:
-        """Every non-dex member of every APK, as (display name, reader), for asset scans."""
+        """Every member of every APK as (display name, reader); split members are ``split.apk!member``."""
         for loaded in self.apks:
             prefix = "" if loaded is self.base else f"{loaded.name}!"
             for member in loaded.files():
@@ -236,7 +236,7 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
     for apk in loaded:
         is_base = apk is base and package.manifest is not None or top_level
         package.artifacts.append(Artifact(apk.name, "apk" if is_base else "split", apk.data_hashes, apk.split, apk.signing))
-        for dex_name in sorted(apk.apk.get_dex_names(), key=_dex_order):  # type: ignore[attr-defined]
+        for dex_name in sorted(apk.apk.get_dex_names(), key=_dex_order):
             label = dex_name if top_level else f"{apk.name}!{dex_name}"
             package.dex.append(DexSource(label, functools.partial(apk.read, dex_name)))
 
