@@ -11,6 +11,7 @@ handed to the app's own methods as arguments, are followed in up to ``ROUNDS`` r
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass, field
 
 from permaudit import hybrid
@@ -155,45 +156,62 @@ def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:
 
 def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
     """Run the register pass over every candidate; then, round by round, over the methods
-    that read a field a tracked value was stored in, or were handed one as an argument."""
+    that read a field a tracked value was stored in, were handed one as an argument, or
+    call a method that returns one."""
     fields: dict[str, Value] = {}
     handed: dict[str, dict[int, Value]] = {}
+    returned: dict[str, Value] = {}
     latest: dict[tuple[str, int], tuple[_Dex, MethodFacts]] = {}
     todo = {dex.name: set(dex.candidates) for dex in dexes}
     for _ in range(ROUNDS):
         new_fields: dict[str, Value] = {}
         new_args: set[str] = set()
+        new_returns: dict[str, Value] = {}
         for dex in dexes:
-            analyzer = MethodAnalyzer(dex.file, fields)
+            analyzer = MethodAnalyzer(dex.file, fields, returned)
             seeded = _callees(dex.file, handed)
             for method_idx in sorted(todo[dex.name]):
                 facts = analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, seeded.get(method_idx)))
                 latest[(dex.name, method_idx)] = (dex, facts)
                 new_fields.update((k, v) for k, v in facts.stores.items() if k not in fields)
-                for signature, args in facts.calls.items():
-                    known = handed.setdefault(signature, {})
-                    new_args.update(signature for position in args if position not in known)
+                signature = dex.file.method(method_idx).signature
+                if facts.returns is not None and signature not in returned:
+                    new_returns[signature] = facts.returns
+                for callee, args in facts.calls.items():
+                    known = handed.setdefault(callee, {})
+                    new_args.update(callee for position in args if position not in known)
                     for position, value in args.items():
                         known.setdefault(position, value)
-        if not new_fields and not new_args:
+        if not new_fields and not new_args and not new_returns:
             break
         fields.update(new_fields)
+        returned.update(new_returns)
         for dex in dexes:
             callees = _callees(dex.file, {s: handed[s] for s in new_args})
-            todo[dex.name] = _field_readers(dex.file, new_fields) | callees.keys()
+            todo[dex.name] = _field_readers(dex.file, new_fields) | callees.keys() | _callers(dex.file, new_returns)
     return list(latest.values())
+
+
+def _callers(dex: DexFile, signatures: dict[str, Value]) -> set[int]:
+    """Methods of this dex that invoke one of these app methods."""
+    targets = sorted(i for i in map(functools.partial(_find, dex), signatures) if i is not None)
+    return {r.method_idx for r in dex.refs(methods=targets)} if targets else set()
 
 
 def _callees(dex: DexFile, handed: dict[str, dict[int, Value]]) -> dict[int, dict[int, Value]]:
     """Methods of this dex, with code, that a caller handed a tracked value to."""
     found = {}
     for signature, args in handed.items():
-        class_name, _, rest = signature.partition("->")
-        name, descriptor = rest[: rest.index("(")], rest[rest.index("(") :]
-        method_idx = dex.find_method(class_name, name, descriptor)
+        method_idx = _find(dex, signature)
         if method_idx is not None and dex.method_code_offset(method_idx) is not None:
             found[method_idx] = args
     return found
+
+
+def _find(dex: DexFile, signature: str) -> int | None:
+    """The method id of ``Lcom/x/A;->name(...)R`` in this dex, if it names it."""
+    class_name, _, rest = signature.partition("->")
+    return dex.find_method(class_name, rest[: rest.index("(")], rest[rest.index("(") :])
 
 
 def _registers(dex: DexFile, method_idx: int, args: dict[int, Value] | None) -> dict[int, Value] | None:

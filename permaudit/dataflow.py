@@ -3,8 +3,9 @@
 This is deliberately small: a single forward pass per method, no control flow, which is
 what the evidence needs: *this* query gets *that* contacts URI, *this* cursor is
 iterated, *this* request names *those* permissions. Values cross methods only through
-fields (a URI kept in a static field, a permission array in a constant) and through the
-arguments of app methods; the bytecode stage feeds both back in rounds.
+fields (a URI kept in a static field, a permission array in a constant), through the
+arguments of app methods and through what app methods return; the bytecode stage feeds
+all three back in rounds.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class MethodFacts:
     """Field key -> value stored into it (a URI in a static field, a permission array)."""
     picker_launches: list[Site] = field(default_factory=list)
     calls: dict[str, dict[int, Value]] = field(default_factory=dict)
+    returns: Value | None = None
+    """A URI or string array the method returns, so its callers can be followed."""
     created: list[Site] = field(default_factory=list)
     """Every place this method names a personal-data URI, read or not (kind ``reference``)."""
     """App method signature -> {argument position: value} for values handed to app code."""
@@ -170,9 +173,11 @@ def returns(descriptor: str) -> str:
 class MethodAnalyzer:
     """One forward pass over a method's instructions against the API tables."""
 
-    def __init__(self, dex: DexFile, fields: dict[str, Value]) -> None:
+    def __init__(self, dex: DexFile, fields: dict[str, Value], returned: dict[str, Value]) -> None:
+        """``fields``: what earlier rounds saw stored in fields; ``returned``: what app methods return."""
         self.dex = dex
         self.fields = fields
+        self.returned = returned
         self.where = ""
         apis = _apis()
         self.query_by_name = {e["name"]: e for e in apis["query_apis"] if "class" not in e}
@@ -253,6 +258,8 @@ class MethodAnalyzer:
                 value = regs.get(insn.registers[0])
                 if value is not None and value.kind == "cursor":
                     facts.sites[value.site].returned = True
+                elif value is not None and value.kind in ("data", "arr") and facts.returns is None:
+                    facts.returns = value.step(self.step(insn))
             elif op != "check-cast" and insn.registers and _defines_first(op):
                 regs.pop(insn.registers[0], None)
         return facts
@@ -332,9 +339,12 @@ class MethodAnalyzer:
             named = [p for v in values if v is not None for p in ((v.text,) if v.kind == "str" else v.items if v.kind == "arr" else ())]
             facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, insn.text(self.dex)))
             return None
+        signature = f"{ref.class_name}->{ref.name}{ref.descriptor}"
         handed = {pos: v.step(self.step(insn)) for (_, pos), v in zip(param_slots(ref, is_static), values) if v is not None and v.kind in HANDED}
         if handed and not ref.class_name.startswith(FRAMEWORK_PREFIXES):
-            facts.calls.setdefault(f"{ref.class_name}->{ref.name}{ref.descriptor}", handed)
+            facts.calls.setdefault(signature, handed)
+        if signature in self.returned:  # an app method known to return a URI or permission array
+            return self.returned[signature].step(self.step(insn))
         carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None)
         if carried is None:
             return None

@@ -126,7 +126,8 @@ def discover(path: str | Path) -> Iterator[Path]:
         return
     for child in sorted(path.iterdir()):
         if child.is_dir():
-            yield from discover(child)
+            if not child.is_symlink():  # a linked folder can loop back on itself
+                yield from discover(child)
         elif _looks_auditable(child):
             yield child
 
