@@ -45,12 +45,12 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, islice, repeat
 from operator import lt
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, cast
 
 __all__ = [
     "FORMAT_UNITS",
@@ -72,11 +72,26 @@ __all__ = [
 NO_INDEX = 0xFFFFFFFF
 _LITTLE = sys.byteorder == "little"
 
-try:  # the regex parser, to tell anchors from look-alike characters in a pattern
-    from re import _constants as C
-    from re import _parser as P
-except ImportError:  # pragma: no cover
-    C = P = None
+if TYPE_CHECKING:  # typeshed has no stubs for re._constants / re._parser, only for these old aliases of them
+    import sre_constants as C
+    import sre_parse as P
+else:
+    try:  # the regex parser, to tell anchors from look-alike characters in a pattern
+        from re import _constants as C
+        from re import _parser as P
+    except ImportError:  # pragma: no cover
+        C = P = None
+
+_Words: TypeAlias = "memoryview[int] | array[int]"
+"""A table of 16- or 32-bit words as :func:`_cast` returns it."""
+_Payload: TypeAlias = "tuple[tuple[int, int], ...] | tuple[int, bytes]"
+"""switch payloads: ``((key, relative target), ...)``; fill-array-data: ``(element_width, raw bytes)``."""
+_ReNode: TypeAlias = "tuple[int, Any]"
+"""``(opcode, argument)`` in a parsed regex; the argument's shape depends on the opcode (a tagged
+union mypy cannot narrow on an int opcode), hence Any, confined to :func:`_assertions`."""
+_ClassData: TypeAlias = (
+    "tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int, int]], list[tuple[int, int, int]]]"
+)
 
 
 class DexError(Exception):
@@ -230,10 +245,11 @@ _FMT_LEN = tuple(FORMAT_UNITS.values())
 _OP_LEN = bytes(FORMAT_UNITS[f] for _, f, _ in OPCODES)
 # Length in code units keyed by the whole first code unit (opcode in the low byte);
 # 0 marks the three payload identifiers whose length must be computed.
-_UNIT_LEN = bytearray(_OP_LEN * 256)
+_unit_len = bytearray(_OP_LEN * 256)
 for _ident in PAYLOAD_NAMES:
-    _UNIT_LEN[_ident] = 0
-_UNIT_LEN = bytes(_UNIT_LEN)
+    _unit_len[_ident] = 0
+_UNIT_LEN = bytes(_unit_len)
+del _unit_len
 
 (F10X, F12X, F11N, F11X, F10T, F20T, F20BC, F22X, F21T, F21S, F21H, F21C, F23X, F22B, F22T,
  F22S, F22C, F30T, F32X, F31I, F31T, F31C, F35C, F3RC, F45CC, F4RCC, F51L) = range(len(FORMAT_UNITS))
@@ -301,7 +317,7 @@ class Insn:
     """Size in code units."""
     index2: int | None = None
     """Second index: the proto of invoke-polymorphic(/range)."""
-    payload: tuple | bytes | None = None
+    payload: _Payload | None = None
     """packed/sparse-switch-payload: ``((key, relative target), ...)``;
     fill-array-data-payload: ``(element_width, raw bytes)``."""
 
@@ -425,7 +441,7 @@ class TryBlock(NamedTuple):
     """One ``try_item`` with its handlers: ``((exception type or None for catch-all, address), ...)``."""
 
     start: int
-    count: int
+    count: int  # type: ignore[assignment]  # a public field name that shadows tuple.count()
     handlers: tuple[tuple[str | None, int], ...]
 
 
@@ -475,7 +491,7 @@ def _uleb_values(toks: list[bytes]) -> list[int]:
 _LANE_MASKS = (b"\x7f\x00\x00\x00", b"\x80\x3f\x00\x00", b"\x00\xc0\x1f\x00", b"\x00\x00\xe0\x0f")
 
 
-def _uleb_many(toks: list[bytes]):
+def _uleb_many(toks: list[bytes]) -> list[int] | array[int]:
     """Decode many ULEB128 tokens at once (big-integer lane arithmetic instead of a loop)."""
     n = len(toks)
     joined = b"".join(toks)
@@ -496,7 +512,7 @@ def _uleb_many(toks: list[bytes]):
 
 
 @contextmanager
-def _gc_paused():
+def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while building big flat tables (nothing built there forms cycles)."""
     was = gc.isenabled()
     gc.disable()
@@ -523,7 +539,7 @@ def _s64(x: int) -> int:
     return (x ^ 0x8000000000000000) - 0x8000000000000000
 
 
-def _cast(buf, fmt: str):
+def _cast(buf: bytes | memoryview, fmt: Literal["H", "I"]) -> _Words:
     """A native-order view of little-endian data (copied and swapped on big-endian hosts)."""
     mv = memoryview(buf)
     if _LITTLE:
@@ -585,20 +601,21 @@ def _mutf8_encode(s: str) -> bytes:
 _INLINE_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
 
 
-def _assertions(rx: re.Pattern) -> tuple[bool, bool, bool]:
+def _assertions(rx: re.Pattern[bytes]) -> tuple[bool, bool, bool]:
     """(leading ^/\\A, trailing $/\\Z, any other assertion) of a compiled bytes pattern."""
     if C is None or P is None:  # pragma: no cover - private module layout changed
         return False, False, bool(_ANCHORS.search(rx.pattern))
     try:
-        tree = P.parse(rx.pattern, rx.flags & ~re.DEBUG)
+        # typeshed types parse() for str only; the parser takes bytes patterns just as well
+        tree = P.parse(rx.pattern, rx.flags & ~re.DEBUG)  # type: ignore[arg-type]
     except (re.error, TypeError, AttributeError):  # pragma: no cover
         return False, False, bool(_ANCHORS.search(rx.pattern))
-    items = list(tree.data)
+    items: list[_ReNode] = list(tree.data)
     lead = bool(items) and items[0][0] is C.AT and items[0][1] in (C.AT_BEGINNING, C.AT_BEGINNING_STRING)
     trail = (len(items) > lead and items[-1][0] is C.AT and items[-1][1] in (C.AT_END, C.AT_END_STRING))
     body = items[int(lead):len(items) - int(trail)]
 
-    def other(seq) -> bool:
+    def other(seq: Iterable[_ReNode]) -> bool:
         for op, av in seq:
             if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
                 return True
@@ -617,7 +634,7 @@ def _assertions(rx: re.Pattern) -> tuple[bool, bool, bool]:
     return lead, trail, other(body)
 
 
-def _without_edge_anchors(rx: re.Pattern) -> re.Pattern | None:
+def _without_edge_anchors(rx: re.Pattern[bytes]) -> re.Pattern[bytes] | None:
     """``rx`` without its leading ``^``/``\\A`` and trailing ``$``/``\\Z``: it matches wherever
     ``rx`` does, so it can find candidates to confirm; None when other assertions remain."""
     lead, trail, other = _assertions(rx)
@@ -671,7 +688,7 @@ def _charclass(codepoints: Iterable[int]) -> str:
     return "[" + "".join(out) + "]"
 
 
-def _payload_len(H, i: int, end: int, where: str, start: int = 0) -> int:
+def _payload_len(H: Sequence[int], i: int, end: int, where: str, start: int = 0) -> int:
     """Length in code units of the payload at unit ``i`` (``start`` is the body's first unit)."""
     u = H[i]
     if i + 2 > end:
@@ -690,7 +707,7 @@ def _payload_len(H, i: int, end: int, where: str, start: int = 0) -> int:
         raise DexError(f"{where}: payload at code unit {i - start} runs past the end of the code")
     return n
 
-def _decode(H, s: int, e: int, where: str) -> list[Insn]:
+def _decode(H: Sequence[int], s: int, e: int, where: str) -> list[Insn]:
     """Decode code units ``H[s:e]`` linearly (branches ordered by how common each format is)."""
     out: list[Insn] = []
     append = out.append
@@ -777,7 +794,7 @@ def _decode(H, s: int, e: int, where: str) -> list[Insn]:
     return out
 
 
-def _payload(H, i: int, n: int) -> tuple | bytes:
+def _payload(H: Sequence[int], i: int, n: int) -> _Payload:
     """The decoded contents of the payload at unit ``i`` (``n`` units long)."""
     u, size = H[i], H[i + 1]
     if u == 0x0100:
@@ -834,7 +851,7 @@ class DexFile:
         self.version = int(magic[4:7])
         if not 35 <= self.version <= 41:
             raise DexError(f"{name}: unsupported dex version {magic[4:7].decode()}")
-        h = dict(zip(_HEADER_FIELDS, struct.unpack_from("<20I", data, 32)))
+        h: dict[str, int] = dict(zip(_HEADER_FIELDS, struct.unpack_from("<20I", data, 32)))
         self.header = h
         if h["endian_tag"] != 0x12345678:
             if h["endian_tag"] == 0x78563412:
@@ -880,7 +897,7 @@ class DexFile:
         if h["map_off"] and h["map_off"] + 4 > limit:
             raise DexError(f"{name}: map_off 0x{h['map_off']:x} lies outside the file ({limit} bytes)")
 
-        def table(off: int, count: int, item: int, fmt: str):
+        def table(off: int, count: int, item: int, fmt: Literal["H", "I"]) -> _Words:
             return _cast(memoryview(data)[off:off + count * item], fmt)
 
         self._sid = table(h["string_ids_off"], h["string_ids_size"], 4, "I")
@@ -905,12 +922,12 @@ class DexFile:
         self._protos: dict[int, str] = {}
         self._type_defs: dict[int, int] | None = None
         self._class_methods: dict[int, dict[int, tuple[int, int]]] = {}
-        self._str_sorted = None
+        self._str_sorted: tuple[_Words, array[int] | None] | None = None
         self._map_offsets: list[int] | None = None
         # code index, built on first use of refs()/methods_with_code()
         self._code_of: dict[int, int] | None = None
-        self._starts: array | None = None
-        self._owners: array | None = None
+        self._starts: array[int] = array("I")  # code_item offsets, sorted (empty until built)
+        self._owners: array[int] = array("I")  # the method id of each
         self._extra_owners: dict[int, list[int]] = {}
         self._odd_code: list[int] = []
         self._region: tuple[int, int] = (0, 0)
@@ -1006,7 +1023,7 @@ class DexFile:
                 hi = mid
         return None
 
-    def _sorted_strings(self):
+    def _sorted_strings(self) -> tuple[_Words, array[int] | None]:
         """(sorted data offsets, string id at each position) — the id table itself when it is monotonic."""
         if self._str_sorted is None:
             sid = self._sid
@@ -1017,7 +1034,7 @@ class DexFile:
                 self._str_sorted = (array("I", (sid[i] for i in order)), array("I", order))
         return self._str_sorted
 
-    def strings_matching(self, pattern: bytes | re.Pattern) -> list[int]:
+    def strings_matching(self, pattern: bytes | re.Pattern[bytes]) -> list[int]:
         """Ids of the strings whose MUTF-8 bytes contain a match of ``pattern`` (a bytes regex),
         sorted; ``^``/``$`` anchor at the start/end of each string.
 
@@ -1031,6 +1048,7 @@ class DexFile:
         n = int(self.string_count)
         if not n:
             return []
+        scan: re.Pattern[bytes] | None
         scan, exact = rx, True
         if any(_assertions(rx)):
             scan, exact = _without_edge_anchors(rx), False
@@ -1130,7 +1148,7 @@ class DexFile:
         self._check(idx, self.method_count, "method")
         return self.type_name(self._mid_h[4 * idx])
 
-    def _member_range(self, halves, count: int, class_name: str) -> range:
+    def _member_range(self, halves: Sequence[int], count: int, class_name: str) -> range:
         cidx = self.find_type(class_name)
         if cidx is None:
             return range(0)
@@ -1141,7 +1159,7 @@ class DexFile:
         r = range(int(count))
         return range(bisect_left(r, cidx, key=key), bisect_right(r, cidx, key=key))
 
-    def _members_named(self, words, count: int, name: str) -> list[int]:
+    def _members_named(self, words: Sequence[int], count: int, name: str) -> list[int]:
         sid = self.find_string(name)
         if sid is None:
             return []
@@ -1214,7 +1232,7 @@ class DexFile:
         """Every class_def, in file order."""
         return [self.class_def(i) for i in range(int(self.class_count))]
 
-    def _read_class_data(self, off: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    def _read_class_data(self, off: int) -> _ClassData:
         """(static fields, instance fields, direct methods, virtual methods) of a class_data_item;
         fields as (field_idx, access), methods as (method_idx, access, code_off)."""
         d, size = self._data, self._size
@@ -1234,9 +1252,9 @@ class DexFile:
                 shift += 7
 
         counts = [uleb() for _ in range(4)]
-        out: list[list] = []
+        out: list[list[tuple[int, ...]]] = []
         for k, cnt in enumerate(counts):
-            items: list = []
+            items: list[tuple[int, ...]] = []
             idx = 0
             if cnt > size:
                 raise self._err(f"class_data at 0x{off:x} claims {cnt} members")
@@ -1247,7 +1265,8 @@ class DexFile:
                 else:
                     items.append((idx, uleb(), uleb()))
             out.append(items)
-        return out[0], out[1], out[2], out[3]
+        # pairs for k < 2, triples after: the tuple length follows k, which mypy cannot track
+        return cast(_ClassData, (out[0], out[1], out[2], out[3]))
 
     def _methods_of_class_def(self, ci: int) -> dict[int, tuple[int, int]]:
         """method_idx -> (access_flags, code_off) for class_def ``ci`` (cached; the first entry
@@ -1352,14 +1371,16 @@ class DexFile:
             self._map_offsets = offs
         return self._map_offsets
 
-    def _ensure_index(self) -> None:
-        """Map every method with code to its code_item, and back (first class_def wins)."""
-        if self._code_of is not None:
-            return
-        with _gc_paused():
-            self._build_index()
+    def _ensure_index(self) -> dict[int, int]:
+        """Map every method with code to its code_item, and back (first class_def wins);
+        returns the method_idx -> code_off map."""
+        code_of = self._code_of
+        if code_of is None:
+            with _gc_paused():
+                code_of = self._build_index()
+        return code_of
 
-    def _build_index(self) -> None:
+    def _build_index(self) -> dict[int, int]:
         d, size = self._data, self._size
         cd = self._cd
         n_methods = int(self.method_count)
@@ -1452,6 +1473,7 @@ class DexFile:
             hi = last + 16 + 2 * _CODE_HEADER.unpack_from(d, last)[5]
             self._region = (starts[0] & ~1, min(hi, size) & ~1)
         self._code_of, self._starts, self._owners, self._extra_owners = code_of, starts, owners, extra
+        return code_of
 
     def _code_header(self, off: int) -> CodeInfo:
         if off + 16 > self._size:
@@ -1475,8 +1497,7 @@ class DexFile:
                 raise self._err(f"method {method_idx} has a code_item at 0x{c:x} past the end of the file")
             return c or None
         # not defined by its own class: only a malformed class_data can still hold it
-        self._ensure_index()
-        return self._code_of.get(method_idx) or None
+        return self._ensure_index().get(method_idx) or None
 
     def code_info(self, method_idx: int) -> CodeInfo | None:
         """The code_item header of a method, or None when it has no code."""
@@ -1485,8 +1506,7 @@ class DexFile:
 
     def methods_with_code(self) -> Iterator[int]:
         """Every method id that has a body in this dex, in id order (builds the code index)."""
-        self._ensure_index()
-        return iter(sorted(m for m, c in self._code_of.items() if c))
+        return iter(sorted(m for m, c in self._ensure_index().items() if c))
 
     def tries(self, method_idx: int) -> list[TryBlock]:
         """The try blocks of a method with their handlers (addresses in code units)."""
@@ -1519,7 +1539,7 @@ class DexFile:
             start, count, hoff = struct.unpack_from("<IHH", d, t + 8 * k)
             p = hbase + hoff
             n = leb(True)
-            handlers = []
+            handlers: list[tuple[str | None, int]] = []
             for _ in range(abs(n)):
                 ty = leb(False)
                 handlers.append((self.type_name(ty), leb(False)))
@@ -1606,8 +1626,8 @@ class DexFile:
         for c, us in cands.items():
             if not c & 1:
                 self._verify(c, c // 2 + 8, sorted(set(us)), want, out, self._h)
-        for m in self._odd_code:
-            self._verify_odd(m, want, out)
+        for method_idx in self._odd_code:
+            self._verify_odd(method_idx, want, out)
         out.sort()
         return out
 
@@ -1619,7 +1639,7 @@ class DexFile:
         return [self._owners[k]]
 
     def _verify(self, code_off: int, s: int, cand_units: list[int], want: dict[str, set[int]],
-                out: list[Ref], H, owners: list[int] | None = None) -> None:
+                out: list[Ref], H: Sequence[int], owners: list[int] | None = None) -> None:
         """Walk the instruction lengths of one code item and keep the candidates that sit
         on an instruction boundary with the right opcode kind and index."""
         owners = owners if owners is not None else self._owners_of(code_off)
@@ -1661,7 +1681,7 @@ class DexFile:
 
     def _verify_odd(self, method_idx: int, want: dict[str, set[int]], out: list[Ref]) -> None:
         """Refs in a code item at an odd file offset (not loadable by ART, but checked anyway)."""
-        off = self._code_of[method_idx]
+        off = self._code_of[method_idx]  # type: ignore[index]  # only called by refs(), after _ensure_index()
         if off + 16 > self._size:
             return
         n = _CODE_HEADER.unpack_from(self._data, off)[5]
