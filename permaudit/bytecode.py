@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from permaudit import hybrid
@@ -156,23 +157,26 @@ def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:
 
 def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
     """Run the register pass over every candidate; then, round by round, over the methods
-    that read a field a tracked value was stored in, were handed one as an argument, or
-    call a method that returns one."""
+    that use a field a tracked value was stored in (or whose unknown value reached a
+    permission API), were handed one as an argument, or call a method that returns one."""
     fields: dict[str, Value] = {}
     handed: dict[str, dict[int, Value]] = {}
     returned: dict[str, Value] = {}
     latest: dict[tuple[str, int], tuple[_Dex, MethodFacts]] = {}
+    asked: set[str] = set()
     todo = {dex.name: set(dex.candidates) for dex in dexes}
     for _ in range(ROUNDS):
         new_fields: dict[str, Value] = {}
         new_args: set[str] = set()
         new_returns: dict[str, Value] = {}
+        wanted: set[str] = set()
         for dex in dexes:
             analyzer = MethodAnalyzer(dex.file, fields, returned)
             seeded = _callees(dex.file, handed)
             for method_idx in sorted(todo[dex.name]):
                 facts = analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, seeded.get(method_idx)))
                 latest[(dex.name, method_idx)] = (dex, facts)
+                wanted |= facts.wanted - fields.keys() - asked
                 new_fields.update((k, v) for k, v in facts.stores.items() if k not in fields)
                 signature = dex.file.method(method_idx).signature
                 if facts.returns is not None and signature not in returned:
@@ -182,13 +186,15 @@ def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
                     new_args.update(callee for position in args if position not in known)
                     for position, value in args.items():
                         known.setdefault(position, value)
-        if not new_fields and not new_args and not new_returns:
+        if not new_fields and not new_args and not new_returns and not wanted:
             break
         fields.update(new_fields)
         returned.update(new_returns)
+        asked |= wanted
         for dex in dexes:
             callees = _callees(dex.file, {s: handed[s] for s in new_args})
-            todo[dex.name] = _field_readers(dex.file, new_fields) | callees.keys() | _callers(dex.file, new_returns)
+            touched = _field_users(dex.file, new_fields.keys() | wanted)
+            todo[dex.name] = touched | callees.keys() | _callers(dex.file, new_returns)
     return list(latest.values())
 
 
@@ -223,9 +229,10 @@ def _registers(dex: DexFile, method_idx: int, args: dict[int, Value] | None) -> 
     return {first + position: value for position, value in args.items()}
 
 
-def _field_readers(dex: DexFile, fields: dict[str, Value]) -> set[int]:
+def _field_users(dex: DexFile, keys: Iterable[str]) -> set[int]:
+    """Methods that read or write one of these fields (``Lcls;->name:type`` keys)."""
     indices = []
-    for key in fields:
+    for key in keys:
         class_name, _, rest = key.partition("->")
         name, _, type_ = rest.partition(":")
         indices += [i for i in dex.find_fields(class_name, name) if dex.field(i).type == type_]

@@ -36,7 +36,8 @@ class Value:
     kind: str
     """``data`` (a URI naming personal data), ``authority`` (a provider authority such as
     ``com.android.contacts``: data only once given to an authority API), ``mime`` (a contacts MIME type),
-    ``str``, ``arr`` (string array), ``picked`` (URI returned by a picker), ``cursor``,
+    ``str``, ``arr`` (string array), ``field`` (a string field not known yet; ``text`` is its key),
+    ``picked`` (URI returned by a picker), ``cursor``,
     ``intent`` (``items`` holds a picker action, ``text`` the contacts URI or MIME type)."""
     category: str = ""
     text: str = ""
@@ -87,6 +88,8 @@ class MethodFacts:
     """Field key -> value stored into it (a URI in a static field, a permission array)."""
     picker_launches: list[Site] = field(default_factory=list)
     calls: dict[str, dict[int, Value]] = field(default_factory=dict)
+    wanted: set[str] = field(default_factory=set)
+    """Fields whose unknown value reached a permission API: their writers are worth a pass."""
     returns: Value | None = None
     """A URI or string array the method returns, so its callers can be followed."""
     created: list[Site] = field(default_factory=list)
@@ -232,6 +235,8 @@ class MethodAnalyzer:
                 else:
                     stored = self.fields.get(key)
                     value = stored.step(self.step(insn)) if stored else None
+                    if value is None and fref.type in (STRING_TYPE, "[" + STRING_TYPE):
+                        value = Value("field", text=key)  # unknown yet: its writer may be analysed later
                 if value is not None and value.kind == "data":
                     data_seen.append(value)
                 _assign(regs, insn.registers[0], value)
@@ -337,6 +342,7 @@ class MethodAnalyzer:
             return None
         if key in self.perm_by_ref or (ref.name in self.perm_by_name and self.perm_by_name[ref.name] in ref.descriptor):
             named = [p for v in values if v is not None for p in ((v.text,) if v.kind == "str" else v.items if v.kind == "arr" else ())]
+            facts.wanted.update(v.text for v in values if v is not None and v.kind == "field")
             facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, insn.text(self.dex)))
             return None
         signature = f"{ref.class_name}->{ref.name}{ref.descriptor}"
