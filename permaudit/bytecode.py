@@ -321,6 +321,7 @@ def _access(dex: _Dex, site: Site) -> AccessSite:
         location=_location(dex, site.method_idx, site.offset, site.instruction),
         attribution=attribute(ref.class_name),
         evidence=tuple(dict.fromkeys(site.evidence)),
+        columns=tuple(dict.fromkeys(site.columns)),
         bridge=bridge,
     )
 

@@ -25,6 +25,7 @@ URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"
 BASE64_URI_PREFIX = "Y29udGVudDovL"  # base64 of "content://"
 EVIDENCE_LIMIT = 8
+COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a column name, not a stale string in a reused register
 HANDED = ("data", "picked", "intent", "arr")  # values followed into the app methods they are passed to
 FRAMEWORK_PREFIXES = ("Landroid/", "Ljava/", "Ljavax/", "Ldalvik/", "Lkotlin/", "Lorg/json/", "Lorg/apache/http/")
 
@@ -64,6 +65,7 @@ class Site:
     instruction: str
     evidence: tuple[str, ...]
     origin: str = ""
+    columns: tuple[str, ...] = ()
     iterated: bool = False
     returned: bool = False
     escapes: list[MethodRef] = field(default_factory=list)
@@ -189,6 +191,7 @@ class MethodAnalyzer:
         self.perm_by_ref = {(e["class"], e["name"]) for e in apis["permission_apis"] if "class" in e}
         self.perm_by_name = {e["name"]: e["params_contain"] for e in apis["permission_apis"] if "class" not in e}
         self.iteration = set(apis["cursor_iteration"])
+        self.column_lookups = set(apis["cursor_columns"])
         self.picked = {(e["class"], e["name"]) for e in apis["picked_uri_sources"]}
         self.intents = {(e["class"], e["name"]) for e in apis["intent_builders"]}
         self.launchers = set(apis["intent_launchers"])
@@ -295,6 +298,8 @@ class MethodAnalyzer:
             if ref.name in self.iteration and not site.iterated:
                 site.iterated = True
                 site.evidence += (f"cursor iterated: {self.step(insn)}",)
+            elif ref.name in self.column_lookups:
+                site.columns += tuple(v.text for v in values[1:] if v is not None and v.kind == "str" and COLUMN.fullmatch(v.text))
             return None
         for v in values[1:] if not is_static else values:
             if v is not None and v.kind == "cursor":
@@ -308,7 +313,10 @@ class MethodAnalyzer:
             if uri is not None and uri.kind in ("data", "picked"):
                 kind = "picker" if uri.kind == "picked" else str(query["kind"])
                 category = uri.category or "contacts"
-                facts.sites.append(Site(category, kind, api, uri.text, method_idx, insn.offset, insn.text(self.dex), uri.evidence + (self.step(insn),), uri.origin))
+                site = Site(category, kind, api, uri.text, method_idx, insn.offset, insn.text(self.dex), uri.evidence + (self.step(insn),), uri.origin)
+                projection = next((v.items for t, v in args if t == "[" + STRING_TYPE and v is not None and v.kind == "arr"), ())
+                site.columns = tuple(c for c in projection if COLUMN.fullmatch(c))
+                facts.sites.append(site)
                 return Value("cursor", category, site=len(facts.sites) - 1) if kind in ("query", "picker") else None
             return None
         if key in self.authority_apis:

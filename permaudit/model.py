@@ -228,6 +228,8 @@ class AccessSite:
     attribution: Attribution
     evidence: tuple[str, ...] = ()
     """The instructions that carry the URI to the query, in order."""
+    columns: tuple[str, ...] = ()
+    """Columns the code asks for (projection, ``getColumnIndex``): ``display_name``, ``data1``..."""
     bridge: bool = False
     """The method is a ``@JavascriptInterface``: a web page can call it."""
 

@@ -100,3 +100,11 @@ def test_bundle_split_code_is_audited(name: str) -> None:
     split = "split_feature_sync.apk!" if name.endswith(".xapk") else "splits/feature_sync-master.apk!"
     assert site_keys(result, split) == expected_keys(truth)
     assert [d.name for d in result.code.dex] == [f"{'base.apk' if name.endswith('.xapk') else 'splits/base-master.apk'}!classes.dex", f"{split}classes.dex"]
+
+
+def test_columns_taken_from_each_contact() -> None:
+    result = audited("loan_harvest")
+    assert result.code is not None
+    [site] = result.code.sites
+    assert (site.kind, site.columns) == ("bulk", ("display_name", "data1"))
+    assert any(line.startswith("cursor iterated: ") and "moveToNext" in line for line in site.evidence)
