@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from permaudit.cli import main
 from permaudit.data import category_order, load
 from permaudit.formats import FORMATS
 
@@ -41,3 +44,12 @@ def test_every_category_is_documented() -> None:
 def test_every_format_is_documented() -> None:
     text = (DOCS / "output-formats.md").read_text(encoding="utf-8")
     assert {name for name in FORMATS if f"## `{name}`" not in text} == set()
+
+
+def test_readme_first_run_is_the_real_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = "$ permaudit audit fixtures/apk/loan_harvest.apk\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    assert main(["audit", "fixtures/apk/loan_harvest.apk"]) == 0
+    assert capsys.readouterr().out == shown
