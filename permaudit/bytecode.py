@@ -62,22 +62,32 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
     if not package.dex:
         return None
     dexes, infos = _open(package)
+    usable = []
     for dex in dexes:
-        dex.candidates = _candidates(dex.file)
-    results = _analyse(dexes)
-    sites, references = _settle(dexes, results)
-    requests = [
-        PermissionRequest(r.api, r.permissions, _location(dex, r.method_idx, r.offset, r.instruction), attribute(dex.file.method(r.method_idx).class_name))
-        for dex, facts in results
-        for r in facts.requests
-    ]
-    classes = [
-        name
-        for prefix in hybrid.class_prefixes()
-        for dex in dexes
-        for name in map(dex.file.type_name, _types_with_prefix(dex.file, prefix))
-        if dex.file.class_def_index(name) is not None
-    ]
+        try:
+            dex.candidates = _candidates(dex.file)
+        except DexError as exc:  # tables past the header are damaged: nothing in this dex can be trusted
+            package.problems.append(Problem("bad-dex", one_line(exc), dex.name))
+            continue
+        usable.append(dex)
+    try:
+        results = _analyse(usable, package.problems)
+        sites, references = _settle(usable, results)
+        requests = [
+            PermissionRequest(r.api, r.permissions, _location(dex, r.method_idx, r.offset, r.instruction), attribute(dex.file.method(r.method_idx).class_name))
+            for dex, facts in results
+            for r in facts.requests
+        ]
+        classes = [
+            name
+            for prefix in hybrid.class_prefixes()
+            for dex in usable
+            for name in map(dex.file.type_name, _types_with_prefix(dex.file, prefix))
+            if dex.file.class_def_index(name) is not None
+        ]
+    except DexError as exc:  # damage met while following values across methods
+        package.problems.append(Problem("bad-dex", f"{one_line(exc)}; code facts of this package are incomplete", ""))
+        sites, references, requests, classes = [], [], [], []
     bridges = {
         HybridEvidence("webview", s.category, "class", s.location.class_name, f"@JavascriptInterface {s.location.method}{s.location.descriptor} reads {s.category}")
         for s in sites
@@ -155,7 +165,7 @@ def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:
     return entry.get("params_contain", "") in descriptor.split(")")[0]
 
 
-def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
+def _analyse(dexes: list[_Dex], problems: list[Problem]) -> list[tuple[_Dex, MethodFacts]]:
     """Run the register pass over every candidate; then, round by round, over the methods
     that use a field a tracked value was stored in (or whose unknown value reached a
     permission API), were handed one as an argument, or call a method that returns one."""
@@ -174,7 +184,11 @@ def _analyse(dexes: list[_Dex]) -> list[tuple[_Dex, MethodFacts]]:
             analyzer = MethodAnalyzer(dex.file, fields, returned)
             seeded = _callees(dex.file, handed)
             for method_idx in sorted(todo[dex.name]):
-                facts = analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, seeded.get(method_idx)))
+                try:
+                    facts = analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, seeded.get(method_idx)))
+                except DexError as exc:  # one method refers past the tables; the others still count
+                    problems.append(Problem("bad-dex", f"{one_line(exc)} (method id {method_idx} skipped)", dex.name))
+                    continue
                 latest[(dex.name, method_idx)] = (dex, facts)
                 wanted |= facts.wanted - fields.keys() - asked
                 new_fields.update((k, v) for k, v in facts.stores.items() if k not in fields)

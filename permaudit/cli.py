@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # apkInspector (androguard's zip reader) warns through the root logger about damaged
+        # local headers; as the application we keep stderr to one line per package
+        logging.getLogger().addHandler(logging.NullHandler())
+        logging.getLogger().setLevel(logging.ERROR)
     results: list[AuditResult] = []
     for result in audit_all(args.paths, code=not args.manifest_only, quiet=not args.verbose):
         results.append(result)

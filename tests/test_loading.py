@@ -211,3 +211,33 @@ def test_folder_with_a_stray_dex_is_a_folder_of_samples(tmp_path: Path) -> None:
     with zipfile.ZipFile(fixture("clean_app.apk")) as src:
         (tmp_path / "stray.dex").write_bytes(src.read("classes.dex"))
     assert [p.name for p in discover(tmp_path)] == ["app.apk", "stray.dex"]
+
+
+def test_damaged_deflate_stream_in_manifest(tmp_path: Path) -> None:
+    """A member whose compressed bytes are corrupt: one problem, the rest still audited."""
+    data = bytearray(fixture("loan_harvest.apk").read_bytes())
+    with zipfile.ZipFile(fixture("loan_harvest.apk")) as archive:
+        info = archive.getinfo("AndroidManifest.xml")
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start : start + 8] = b"\xff" * 8
+    (tmp_path / "broken.apk").write_bytes(bytes(data))
+    result = permaudit.audit(tmp_path / "broken.apk")
+    assert result.status is Status.PARTIAL
+    assert "bad-manifest" in [p.code for p in result.problems]
+    assert result.code is not None and [s.location.method for s in result.code.sites] == ["collect"]
+
+
+def test_dex_string_table_pointing_past_the_file(tmp_path: Path) -> None:
+    """The header is sound but a string id points outside the file: a bad-dex problem, no traceback."""
+    import struct
+
+    with zipfile.ZipFile(fixture("loan_harvest.apk")) as src:
+        dex = bytearray(src.read("classes.dex"))
+    string_ids_off = struct.unpack_from("<I", dex, 0x3C)[0]
+    struct.pack_into("<I", dex, string_ids_off + 4 * 3, 0x7FFFFFF0)
+    apk = rezip(fixture("loan_harvest.apk"), tmp_path / "badstrings.apk", {"classes.dex": bytes(dex)})
+    result = permaudit.audit(apk)
+    assert result.status is Status.PARTIAL
+    assert [p.code for p in result.problems] == ["bad-dex"]
+    assert result.manifest is not None and result.manifest.package == "com.example.loanharvest"

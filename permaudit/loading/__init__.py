@@ -39,6 +39,17 @@ MANIFEST = "AndroidManifest.xml"
 MAX_MEMBER_BYTES = 1 << 30  # a split APK larger than 1 GiB inflated is a zip bomb, not an app
 
 
+class MemberError(Exception):
+    """A member of an APK cannot be inflated (damaged deflate stream, bad local header)."""
+
+
+def _member(apk: APK, name: str) -> bytes:
+    try:
+        return bytes(apk.get_file(name))
+    except Exception as exc:  # apkInspector/zlib raise zlib.error, KeyError, ValueError, struct.error
+        raise MemberError(f"cannot inflate ({one_line(exc)})") from None
+
+
 class InputError(Exception):
     """The path cannot be audited at all; the message is one line naming it."""
 
@@ -72,13 +83,18 @@ class LoadedApk:
         return list(self.apk.get_files())
 
     def read(self, member: str) -> bytes:
-        return bytes(self.apk.get_file(member))
+        """A member's bytes; ``MemberError`` when it cannot be inflated."""
+        return _member(self.apk, member)
 
     def resource_string(self, res_id: int) -> str | None:
         """One resource value from ``resources.arsc``; raises ``ArscError`` on a malformed table."""
         if "resources.arsc" not in self.files():
             return None
-        return arsc.resolve(self.read("resources.arsc"), res_id)
+        try:
+            table = self.read("resources.arsc")
+        except MemberError as exc:
+            raise ArscError(str(exc)) from None
+        return arsc.resolve(table, res_id)
 
 
 @dataclass
@@ -101,11 +117,22 @@ class LoadedPackage:
         return self.apks[0] if self.apks else None
 
     def files(self) -> Iterator[tuple[str, Callable[[], bytes]]]:
-        """Every member of every APK as (display name, reader); split members are ``split.apk!member``."""
+        """Every member of every APK as (display name, reader); split members are ``split.apk!member``.
+
+        A member that cannot be inflated reads as empty and is recorded as a problem, so an
+        asset scan never stops at one damaged entry.
+        """
         for loaded in self.apks:
             prefix = "" if loaded is self.base else f"{loaded.name}!"
             for member in loaded.files():
-                yield prefix + member, functools.partial(loaded.read, member)
+                yield prefix + member, functools.partial(self._read_or_record, loaded, member, prefix + member)
+
+    def _read_or_record(self, loaded: LoadedApk, member: str, shown: str) -> bytes:
+        try:
+            return loaded.read(member)
+        except MemberError as exc:
+            self.problems.append(Problem("bad-member", f"{shown}: {exc}", shown))
+            return b""
 
 
 def hashes_of(data: bytes) -> Hashes:
@@ -196,7 +223,7 @@ def _zip_names(data: bytes) -> list[str] | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return archive.namelist()
-    except (zipfile.BadZipFile, ValueError, EOFError):
+    except Exception:  # BadZipFile, NotImplementedError (odd versions), ValueError, EOFError...
         return None
 
 
@@ -218,10 +245,15 @@ def _open_apk(package: LoadedPackage, name: str, data: bytes, names: list[str] |
         package.problems.append(Problem("not-a-zip", f"{name}: cannot open as zip ({one_line(exc)})", member))
         return None
     manifest = None
-    if MANIFEST in files:
-        manifest = parse_manifest(package, bytes(apk.get_file(MANIFEST)), f"{name}!{MANIFEST}", member)
-    else:
+    if MANIFEST not in files:
         package.problems.append(Problem("no-manifest", f"{name}: no {MANIFEST} in the archive", member))
+    else:
+        try:
+            raw = _member(apk, MANIFEST)
+        except MemberError as exc:
+            package.problems.append(Problem("bad-manifest", f"{name}!{MANIFEST}: {exc}", member))
+        else:
+            manifest = parse_manifest(package, raw, f"{name}!{MANIFEST}", member)
     hashes = package.hashes if not member and package.hashes else hashes_of(data)
     split = manifest.get("split", "") if manifest is not None else ""
     return LoadedApk(name, hashes, apk, manifest, split, inspect_signing(data))
@@ -304,7 +336,7 @@ def _load_bundle(path: Path, data: bytes) -> LoadedPackage:
                 continue
             try:
                 blob = archive.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            except Exception as exc:  # zlib.error, BadZipFile (CRC), NotImplementedError (method), EOFError
                 package.problems.append(Problem("bad-member", f"{info.filename}: cannot inflate ({one_line(exc)})", info.filename))
                 continue
             apk = _open_apk(package, info.filename, blob, _zip_names(blob), member=info.filename)
@@ -329,7 +361,7 @@ def _bundle_json(archive: zipfile.ZipFile, package: LoadedPackage) -> str:
             continue
         try:
             meta = json.loads(archive.read(name))
-        except (ValueError, zipfile.BadZipFile) as exc:
+        except Exception as exc:  # damaged member (zlib.error, BadZipFile) or not JSON (ValueError)
             package.problems.append(Problem("bad-bundle-json", f"{name}: not valid JSON ({one_line(exc)})", name))
             return ""
         return str(meta.get("package_name") or meta.get("pname") or "") if isinstance(meta, dict) else ""
@@ -368,4 +400,4 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-__all__ = ["ArscError", "DexSource", "one_line", "InputError", "LoadedApk", "LoadedPackage", "discover", "hashes_of", "is_dex_folder", "load"]
+__all__ = ["ArscError", "DexSource", "MemberError", "one_line", "InputError", "LoadedApk", "LoadedPackage", "discover", "hashes_of", "is_dex_folder", "load"]
