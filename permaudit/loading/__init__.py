@@ -223,7 +223,7 @@ def _zip_names(data: bytes) -> list[str] | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return archive.namelist()
-    except Exception:  # BadZipFile, NotImplementedError (odd versions), ValueError, EOFError...
+    except Exception:  # BadZipFile, an unsupported zip version or method, ValueError, EOFError
         return None
 
 
@@ -336,7 +336,7 @@ def _load_bundle(path: Path, data: bytes) -> LoadedPackage:
                 continue
             try:
                 blob = archive.read(info)
-            except Exception as exc:  # zlib.error, BadZipFile (CRC), NotImplementedError (method), EOFError
+            except Exception as exc:  # zlib.error, BadZipFile (CRC), an unsupported method, EOFError
                 package.problems.append(Problem("bad-member", f"{info.filename}: cannot inflate ({one_line(exc)})", info.filename))
                 continue
             apk = _open_apk(package, info.filename, blob, _zip_names(blob), member=info.filename)
