@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from permaudit import bytecode, manifest
-from permaudit.loading import InputError, discover, load
+from permaudit.loading import InputError, discover, load, one_line
 from permaudit.loading.quiet import quiet_androguard
-from permaudit.model import AuditResult, Status
+from permaudit.model import AuditResult, Problem, Status
 from permaudit.version import __version__
 
 
@@ -45,10 +46,21 @@ def audit(path: str | Path, *, code: bool = True, quiet: bool = True) -> AuditRe
 
 
 def audit_all(paths: Iterable[str | Path], *, code: bool = True, quiet: bool = True) -> Iterator[AuditResult]:
-    """Audit every package under ``paths`` (folders are searched recursively), one result each."""
+    """Audit every package under ``paths`` (folders are searched recursively), one result each.
+
+    A batch never stops at one file: should auditing a file hit a bug in permaudit, that
+    file's result is ``FAILED`` with an ``internal-error`` problem naming where, and the
+    batch goes on.
+    """
     for path in paths:
         for target in discover(path):
-            yield audit(target, code=code, quiet=quiet)
+            try:
+                yield audit(target, code=code, quiet=quiet)
+            except Exception as exc:  # a bug, not bad input: keep the batch going, say where
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                where = f"{Path(frame.filename).name}:{frame.lineno}"
+                problem = Problem("internal-error", f"{target}: internal error {type(exc).__name__} at {where}: {one_line(exc)} (please report)")
+                yield AuditResult(str(target), _kind_of(target), Status.FAILED, None, problems=(problem,), tool_version=__version__)
 
 
 def _kind_of(path: Path) -> str:

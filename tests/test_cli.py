@@ -151,3 +151,22 @@ def test_exit_code_precedence() -> None:
     assert exit_code([medium], Level.MEDIUM) == 1
     assert exit_code([medium], Level.HIGH) == 0
     assert exit_code([medium, broken], Level.LOW) == 2
+
+
+def test_a_bug_on_one_file_never_stops_the_batch(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from permaudit import manifest
+
+    real = manifest.extract
+
+    def explode(package):  # type: ignore[no-untyped-def]
+        if package.path.endswith("clean_app.apk"):
+            raise RuntimeError("simulated bug")
+        return real(package)
+
+    monkeypatch.setattr(manifest, "extract", explode)
+    code, out, err = run(capsys, "audit", str(fixture("clean_app.apk")), str(fixture("loan_declared_only.apk")), "--format", "json", "--manifest-only")
+    assert code == 2
+    results = json.loads(out)["results"]
+    assert [r["status"] for r in results] == ["failed", "complete"]
+    assert results[0]["problems"][0]["code"] == "internal-error"
+    assert "RuntimeError at test_cli.py:" in err and err.count("\n") == 1
