@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"permaudit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     audit = commands.add_parser("audit", help="audit APKs, split bundles, dex files or folders of them")
-    audit.add_argument("paths", nargs="+", metavar="PATH")
-    audit.add_argument("--format", choices=sorted(FORMATS), default="table")
+    audit.add_argument("paths", nargs="+", metavar="PATH", help="APK, .xapk/.apks/.apkm bundle, .dex, dex-dump folder, or a folder of these")
+    audit.add_argument("--format", choices=sorted(FORMATS), default="table", help="table for people (default), json for machines")
     audit.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
     audit.add_argument(
         "--fail-on",
