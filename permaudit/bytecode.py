@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from permaudit import hybrid
 from permaudit.attribution import attribute
 from permaudit.data import category_rank, load
-from permaudit.dataflow import MethodAnalyzer, MethodFacts, Site, Value, classify_string
+from permaudit.dataflow import MethodAnalyzer, MethodFacts, Site, Value, classify_string, moves_cursor
 from permaudit.dexindex import DexError, DexFile, Insn
 from permaudit.loading import LoadedPackage, hashes_of, one_line
 from permaudit.model import (
@@ -299,7 +299,7 @@ def _iterated(dexes: list[_Dex], dex: _Dex, site: Site) -> bool:
     for callee in site.escapes:
         for other in dexes:
             for idx in other.file.find_methods(callee.class_name, callee.name):
-                if other.file.method(idx).descriptor == callee.descriptor and _iterates(other, idx):
+                if other.file.method(idx).descriptor == callee.descriptor and moves_cursor(other.file, other.insns(idx)):
                     site.evidence += (f"cursor iterated in {callee.class_name}->{callee.name}",)
                     return True
     if site.returned:
@@ -307,21 +307,11 @@ def _iterated(dexes: list[_Dex], dex: _Dex, site: Site) -> bool:
         for other in dexes:
             targets = [i for i in other.file.find_methods(me.class_name, me.name) if other.file.method(i).descriptor == me.descriptor]
             for ref in other.file.refs(methods=targets) if targets else []:
-                if _iterates(other, ref.method_idx):
+                if moves_cursor(other.file, other.insns(ref.method_idx)):
                     caller = other.file.method(ref.method_idx)
                     site.evidence += (f"cursor returned to {caller.class_name}->{caller.name}, which iterates it",)
                     return True
     return False
-
-
-def _iterates(dex: _Dex, method_idx: int) -> bool:
-    """Whether the method moves any cursor through its rows."""
-    iteration = set(load("apis")["cursor_iteration"])
-    return any(
-        insn.mnemonic.startswith("invoke") and insn.index is not None
-        and (ref := dex.file.method(insn.index)).name in iteration and "Cursor" in ref.class_name
-        for insn in dex.insns(method_idx)
-    )
 
 
 def _access(dex: _Dex, site: Site) -> AccessSite:

@@ -171,6 +171,16 @@ def split_params(descriptor: str) -> list[str]:
     return params
 
 
+def moves_cursor(dex: DexFile, insns: Sequence[Insn]) -> bool:
+    """Whether these instructions move any cursor through its rows (``moveToNext``...)."""
+    iteration = set(_apis()["cursor_iteration"])
+    return any(
+        insn.mnemonic.startswith("invoke") and insn.index is not None
+        and (ref := dex.method(insn.index)).name in iteration and "Cursor" in ref.class_name
+        for insn in insns
+    )
+
+
 def returns(descriptor: str) -> str:
     return descriptor[descriptor.index(")") + 1 :]
 

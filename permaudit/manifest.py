@@ -54,15 +54,16 @@ def extract(package: LoadedPackage) -> ManifestFacts | None:
             seen |= {(p.name, p.element) for p in extra}
     application = root.find("application")
     components = _components(root, pkg, target_sdk)
+    main = _main_activity(root, pkg)
     return ManifestFacts(
         package=pkg,
         version_code=_attr(root, "versionCode"),
         version_name=_attr(root, "versionName"),
-        label=_label(package, root, pkg),
+        label=_label(package, root, pkg, main),
         min_sdk=min_sdk,
         target_sdk=target_sdk,
         max_sdk=max_sdk,
-        main_activity=_main_activity(root, pkg),
+        main_activity=main,
         permissions=permissions,
         declared_permissions=declared,
         components=components,
@@ -206,7 +207,7 @@ def _queries(root: etree._Element) -> tuple[str, ...]:
     return tuple(sorted(entries))
 
 
-def _label(package: LoadedPackage, root: etree._Element, pkg: str) -> str:
+def _label(package: LoadedPackage, root: etree._Element, pkg: str, main: str) -> str:
     """The application label, else the launcher activity's; resolved through resources.arsc.
 
     When the resource table is malformed (some malware corrupts it on purpose) the
@@ -214,7 +215,6 @@ def _label(package: LoadedPackage, root: etree._Element, pkg: str) -> str:
     """
     application = root.find("application")
     candidates = [_attr(application, "label")]
-    main = _main_activity(root, pkg)
     if application is not None:
         candidates += [_attr(a, "label") for a in application.iter("activity") if _class_name(pkg, _attr(a, "name")) == main]
     for raw in filter(None, candidates):
