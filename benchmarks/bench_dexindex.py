@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from permaudit.dexindex import DexError, DexFile
+from permaudit.dex.reader import DexError, DexFile
 
 DEFAULT_APK = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "mega-multidex.apk"
 DEX_NAME = re.compile(r"classes\d*\.dex")

@@ -6,28 +6,28 @@ import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from permaudit import bytecode, manifest
-from permaudit.loading import InputError, discover, load, one_line
-from permaudit.loading.quiet import quiet_androguard
+from permaudit.errors import InputError
+from permaudit.facts import code as code_facts_stage
+from permaudit.facts import manifest
+from permaudit.loading import discover, load, one_line
 from permaudit.model import AuditResult, Problem, Status
 from permaudit.version import __version__
 
 
-def audit(path: str | Path, *, code: bool = True, quiet: bool = True) -> AuditResult:
+def audit(path: str | Path, *, code: bool = True) -> AuditResult:
     """Audit one package (APK, split bundle, dex file or dex folder).
 
     Never raises for bad input: a package that cannot be read at all comes back with
     ``status == Status.FAILED`` and the reason in ``problems``; one read in part comes
     back ``PARTIAL`` with everything that was read. ``code=False`` stops after the
-    manifest (fast, no dex parsing). ``quiet=False`` lets androguard log.
+    manifest (fast, no dex parsing).
     """
-    quiet_androguard(quiet)
     try:
         package = load(path)
     except InputError as exc:
         return AuditResult(str(path), _kind_of(Path(path)), Status.FAILED, None, problems=(exc.problem,), tool_version=__version__)
     facts = manifest.extract(package)
-    code_facts = bytecode.extract(package) if code else None
+    code_facts = code_facts_stage.extract(package) if code else None
     status = Status.COMPLETE
     if package.problems:
         readable = facts is not None or (code_facts is not None and bool(code_facts.dex))
@@ -45,7 +45,7 @@ def audit(path: str | Path, *, code: bool = True, quiet: bool = True) -> AuditRe
     )
 
 
-def audit_all(paths: Iterable[str | Path], *, code: bool = True, quiet: bool = True) -> Iterator[AuditResult]:
+def audit_all(paths: Iterable[str | Path], *, code: bool = True) -> Iterator[AuditResult]:
     """Audit every package under ``paths`` (folders are searched recursively), one result each.
 
     A batch never stops at one file: should auditing a file hit a bug in permaudit, that
@@ -55,7 +55,7 @@ def audit_all(paths: Iterable[str | Path], *, code: bool = True, quiet: bool = T
     for path in paths:
         for target in discover(path):
             try:
-                yield audit(target, code=code, quiet=quiet)
+                yield audit(target, code=code)
             except Exception as exc:  # a bug, not bad input: keep the batch going, say where
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 where = f"{Path(frame.filename).name}:{frame.lineno}"

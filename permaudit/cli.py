@@ -11,6 +11,8 @@ import argparse
 import datetime
 import logging
 import sys
+
+from loguru import logger
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,12 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
-        # apkInspector (androguard's zip reader) warns through the root logger about damaged
-        # local headers; as the application we keep stderr to one line per package
+        # the application, not the library, decides what reaches stderr: one line per
+        # package. androguard logs through loguru, apkInspector through the root logger.
+        logger.disable("androguard")
         logging.getLogger().addHandler(logging.NullHandler())
         logging.getLogger().setLevel(logging.ERROR)
     results: list[AuditResult] = []
-    for result in audit_all(args.paths, code=not args.manifest_only, quiet=not args.verbose):
+    for result in audit_all(args.paths, code=not args.manifest_only):
         results.append(result)
         if result.problems:
             print(f"permaudit: {result.error_line()}", file=sys.stderr)

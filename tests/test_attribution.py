@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from permaudit.attribution import attribute
+from permaudit.facts.attribution import attribute
 from permaudit.data import load
 from permaudit.model import Attribution
 

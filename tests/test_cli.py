@@ -154,7 +154,7 @@ def test_exit_code_precedence() -> None:
 
 
 def test_a_bug_on_one_file_never_stops_the_batch(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from permaudit import manifest
+    from permaudit.facts import manifest
 
     real = manifest.extract
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from .conftest import corpus, expected, fixture
-from permaudit import hybrid
+from permaudit.facts import hybrid
 from permaudit.data import load
-from permaudit.dexindex import DexError, DexFile
+from permaudit.dex.reader import DexError, DexFile
 from permaudit.model import HybridEvidence
 
 HERMES_MAGIC = b"\xc6\x1f\xbc\x03\xc1\x03\x19\x1f"

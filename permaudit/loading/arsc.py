@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import struct
 
+from permaudit.errors import ArscError
+
 RES_STRING_POOL = 0x0001
 RES_TABLE = 0x0002
 RES_TABLE_PACKAGE = 0x0200
@@ -25,10 +27,6 @@ TYPE_FLAG_OFFSET16 = 0x02
 NO_ENTRY = 0xFFFFFFFF
 UTF8_FLAG = 1 << 8
 MAX_REFERENCE_DEPTH = 8
-
-
-class ArscError(Exception):
-    """The resource table is malformed where we needed to read it."""
 
 
 def resolve(table: bytes, res_id: int) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from permaudit.dexindex import (
+from permaudit.dex.reader import (
     OPCODES,
     PAYLOAD_NAMES,
     ClassDef,

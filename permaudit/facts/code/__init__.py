@@ -15,11 +15,11 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from permaudit import hybrid
-from permaudit.attribution import attribute
+from permaudit.facts import hybrid
+from permaudit.facts.attribution import attribute
 from permaudit.data import category_rank, load
-from permaudit.dataflow import MethodAnalyzer, MethodFacts, Site, Value, classify_string, moves_cursor
-from permaudit.dexindex import DexError, DexFile, Insn
+from permaudit.facts.code.dataflow import MethodAnalyzer, MethodFacts, Site, Value, classify_string, moves_cursor
+from permaudit.dex import DexError, DexFile, Insn
 from permaudit.loading import LoadedPackage, hashes_of, one_line
 from permaudit.model import (
     AccessSite,

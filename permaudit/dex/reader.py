@@ -50,6 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, islice, repeat
 from operator import lt
+from permaudit.errors import DexError
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, cast
 
 __all__ = [
@@ -92,10 +93,6 @@ union mypy cannot narrow on an int opcode), hence Any, confined to :func:`_asser
 _ClassData: TypeAlias = (
     "tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int, int]], list[tuple[int, int, int]]]"
 )
-
-
-class DexError(Exception):
-    """The dex file (or one part of it) is malformed; the message is one line naming it."""
 
 
 # --------------------------------------------------------------------------- opcodes

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from permaudit.data import load
-from permaudit.dexindex import DexFile, Insn, MethodRef
+from permaudit.dex import DexFile, Insn, MethodRef
 
 URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"

@@ -13,7 +13,8 @@ from androguard.core.apk import protection_flags_to_attributes as flag_names
 from lxml import etree
 
 from permaudit.data import permission_categories
-from permaudit.loading import ArscError, LoadedPackage
+from permaudit.errors import ArscError
+from permaudit.loading import LoadedPackage
 from permaudit.model import Component, DeclaredPermission, ManifestFacts, Permission, Problem
 
 NS = "{http://schemas.android.com/apk/res/android}"

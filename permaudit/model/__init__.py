@@ -1,0 +1,47 @@
+"""The result types every stage produces and every format reads, split by stage.
+
+``common`` (levels, statuses, problems, hashes), ``identity`` (artifacts, signatures),
+``manifest``, ``code`` and ``result`` (the whole audit of one package).
+"""
+
+from permaudit.model.code import (
+    AccessSite,
+    Attribution,
+    CodeFacts,
+    CodeLocation,
+    DataReference,
+    DexInfo,
+    HybridEvidence,
+    PermissionRequest,
+)
+from permaudit.model.common import Hashes, Level, Problem, Severity, Status
+from permaudit.model.identity import Artifact, Certificate, SchemeCheck, Signing
+from permaudit.model.manifest import Component, DeclaredPermission, ManifestFacts, Permission
+from permaudit.model.result import SCHEMA_VERSION, AuditResult, Finding
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AccessSite",
+    "Artifact",
+    "Attribution",
+    "AuditResult",
+    "Certificate",
+    "CodeFacts",
+    "CodeLocation",
+    "Component",
+    "DataReference",
+    "DeclaredPermission",
+    "DexInfo",
+    "Finding",
+    "Hashes",
+    "HybridEvidence",
+    "Level",
+    "ManifestFacts",
+    "Permission",
+    "PermissionRequest",
+    "Problem",
+    "SchemeCheck",
+    "Severity",
+    "Signing",
+    "Status",
+]

@@ -1,0 +1,122 @@
+"""What the bytecode and assets show the app does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from permaudit.model.common import Hashes
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Whose code it is: the app's own, or a named third-party SDK from ``data/sdk_prefixes.json``."""
+
+    owner: str
+    """``first-party`` or ``third-party``."""
+    sdk: str = ""
+    prefix: str = ""
+    category: str = ""
+    source: str = ""
+    """Where the prefix-to-SDK mapping comes from, so a reader can check it."""
+
+
+@dataclass(frozen=True)
+class CodeLocation:
+    """An instruction a person can find again with baksmali or dexdump."""
+
+    dex: str
+    class_name: str
+    """Dalvik descriptor, ``Lcom/example/Foo;``."""
+    method: str
+    descriptor: str
+    """``(Landroid/content/Context;)V``."""
+    offset: int
+    """In 16-bit code units from the start of the method's code, as dexdump prints it."""
+    instruction: str
+
+    @property
+    def signature(self) -> str:
+        return f"{self.class_name}->{self.method}{self.descriptor}"
+
+
+@dataclass(frozen=True)
+class AccessSite:
+    """A place where the code reads personal data (or lets the user pick one contact)."""
+
+    category: str
+    """``contacts``, ``call_log``, ``sms``, ``installed_apps``, ``media``, ``location``, ``device_id``, ``accounts``."""
+    kind: str
+    """``bulk`` (cursor iterated), ``lookup`` (one row), ``picker``, ``loader``, ``reflection``, ``api``."""
+    api: str
+    """The method invoked, ``Landroid/content/ContentResolver;->query(...)Landroid/database/Cursor;``."""
+    source: str
+    """What names the data: the URI field, the URI string, or empty for direct APIs."""
+    location: CodeLocation
+    attribution: Attribution
+    evidence: tuple[str, ...] = ()
+    """The instructions that carry the URI to the query, in order."""
+    columns: tuple[str, ...] = ()
+    """Columns the code asks for (projection, ``getColumnIndex``): ``display_name``, ``data1``..."""
+    bridge: bool = False
+    """The method is a ``@JavascriptInterface``: a web page can call it."""
+
+
+@dataclass(frozen=True)
+class DataReference:
+    """Code that names a personal-data URI that no read was found to use.
+
+    Explains apps that carry contacts URIs without reading through them (dead code, a
+    permission they lack, a payload loaded later); never counted as a read.
+    """
+
+    category: str
+    source: str
+    location: CodeLocation
+    attribution: Attribution
+
+
+@dataclass(frozen=True)
+class PermissionRequest:
+    """A runtime permission request or check, with the permission strings it names."""
+
+    api: str
+    permissions: tuple[str, ...]
+    location: CodeLocation
+    attribution: Attribution
+
+
+@dataclass(frozen=True)
+class HybridEvidence:
+    """Contacts access by a cross-platform framework, found in assets, native strings or plugin classes."""
+
+    framework: str
+    """``react-native``, ``flutter``, ``cordova``, ``uni-app``."""
+    category: str
+    evidence_kind: str
+    """``asset``, ``native`` or ``class``."""
+    path: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DexInfo:
+    """One dex file that was read, with its hashes."""
+
+    name: str
+    hashes: Hashes
+    classes: int
+    methods: int
+
+
+@dataclass(frozen=True)
+class CodeFacts:
+    """What the bytecode and assets show the app does."""
+
+    dex: tuple[DexInfo, ...]
+    sites: tuple[AccessSite, ...]
+    references: tuple[DataReference, ...]
+    requests: tuple[PermissionRequest, ...]
+    hybrid: tuple[HybridEvidence, ...]
+
+
+__all__ = ['AccessSite', 'Attribution', 'CodeFacts', 'CodeLocation', 'DataReference', 'DexInfo', 'HybridEvidence', 'PermissionRequest']

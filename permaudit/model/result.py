@@ -1,0 +1,94 @@
+"""The result of one audit: everything every stage produced, in one frozen value.
+
+Everything in ``permaudit.model`` is a frozen dataclass of plain values (str, int, bool,
+tuples, enums), so a result can be compared, hashed, pickled across processes and
+serialised to JSON without custom code. Stages only add facts; judgement (findings
+under a policy) comes later and never mutates facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from permaudit.model.code import CodeFacts
+from permaudit.model.common import Hashes, Level, Problem, Status
+from permaudit.model.identity import Artifact, Signing
+from permaudit.model.manifest import ManifestFacts
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A judgement about the app under a policy, with the evidence behind it."""
+
+    rule: str
+    level: Level
+    confidence: str
+    message: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything permaudit learned about one package."""
+
+    path: str
+    kind: str
+    """``apk``, ``xapk``, ``apks``, ``apkm``, ``dex``, ``dex-folder``."""
+    status: Status
+    hashes: Hashes | None
+    artifacts: tuple[Artifact, ...] = ()
+    manifest: ManifestFacts | None = None
+    code: CodeFacts | None = None
+    """None when the bytecode stage was skipped or no dex could be read."""
+    findings: tuple[Finding, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    tool_version: str = ""
+    schema_version: str = SCHEMA_VERSION
+
+    @property
+    def signing(self) -> Signing | None:
+        """Signatures of the base APK (the one Android checks on install)."""
+        return next((a.signing for a in self.artifacts if a.signing is not None), None)
+
+    def highest_level(self) -> Level | None:
+        return max((f.level for f in self.findings), key=lambda lv: lv.rank, default=None)
+
+    def error_line(self) -> str:
+        """The one-line error for stderr, or empty when the package was read whole."""
+        if not self.problems:
+            return ""
+        first = self.problems[0].message
+        name = self.path.replace("\\", "/").rsplit("/", 1)[-1]
+        if first.startswith(self.path):
+            line = first
+        elif first.startswith((name + ":", name + "!")):
+            line = self.path + first[len(name) :]  # the message names the file; give its full path
+        else:
+            line = f"{self.path}: {first}"
+        more = len(self.problems) - 1
+        return line + (f" (+{more} more)" if more else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with enums as their values."""
+        plain: dict[str, Any] = _plain(self)
+        return plain
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+__all__ = ["SCHEMA_VERSION", "AuditResult", "Finding"]
