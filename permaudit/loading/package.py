@@ -63,6 +63,9 @@ class LoadedApk:
     manifest: etree._Element | None
     split: str
     signing: Signing | None
+    manifest_copies: list[etree._Element] = field(default_factory=list)
+    """Further parsed copies of ``AndroidManifest.xml`` when the archive holds the name more
+    than once (the two-manifest trick); every copy is audited, so none can hide a permission."""
 
     def files(self) -> list[str]:
         return list(self.apk.get_files())
