@@ -8,6 +8,7 @@ See docs/ for every fact, finding and output format.
 """
 
 from permaudit.audit import audit, audit_all
+from permaudit.loading import Limits
 from permaudit.model import (
     SCHEMA_VERSION,
     AccessSite,
@@ -31,6 +32,7 @@ __all__ = [
     "CodeFacts",
     "CodeLocation",
     "Level",
+    "Limits",
     "ManifestFacts",
     "Permission",
     "Problem",

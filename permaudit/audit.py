@@ -1,66 +1,106 @@
-"""The pipeline, in one place: load -> facts -> result. No printing, no exiting."""
+"""The pipeline, in one place: load -> facts -> result. No printing, no exiting, no global state."""
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from permaudit.errors import InputError
-from permaudit.facts import code as code_facts_stage
-from permaudit.facts import manifest
-from permaudit.loading import discover, load, one_line
-from permaudit.model import AuditResult, Problem, Status
+from permaudit.errors import InputError, one_line
+from permaudit.facts import code as code_stage
+from permaudit.facts import manifest as manifest_stage
+from permaudit.loading import DEFAULT_LIMITS, Limits, LoadedPackage, Refused, discover, load
+from permaudit.model import AuditResult, Problem, Severity, Stage, Status
 from permaudit.version import __version__
 
+T = TypeVar("T")
 
-def audit(path: str | Path, *, code: bool = True) -> AuditResult:
+
+def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMITS) -> AuditResult:
     """Audit one package (APK, split bundle, dex file or dex folder).
 
-    Never raises for bad input: a package that cannot be read at all comes back with
-    ``status == Status.FAILED`` and the reason in ``problems``; one read in part comes
-    back ``PARTIAL`` with everything that was read. ``code=False`` stops after the
-    manifest (fast, no dex parsing).
+    Never raises: a package that cannot be read at all comes back ``FAILED`` with the
+    reason in ``problems``; one read in part comes back ``PARTIAL`` with everything
+    that was read; anomalies read anyway are ``note`` problems on a ``COMPLETE`` result.
+    A bug in one stage costs that stage's facts only. ``code=False`` stops after the
+    manifest (fast, no dex parsing) and records the code stage in ``skipped``. ``limits``
+    caps what is inflated (per member, per package, members, splits: docs/problems.md).
     """
+    skipped = () if code else (Stage.CODE,)
     try:
-        package = load(path)
+        package = load(path, limits)
     except InputError as exc:
-        return AuditResult(str(path), _kind_of(Path(path)), Status.FAILED, None, problems=(exc.problem,), tool_version=__version__)
-    facts = manifest.extract(package)
-    code_facts = code_facts_stage.extract(package) if code else None
-    status = Status.COMPLETE
-    if package.problems:
-        readable = facts is not None or (code_facts is not None and bool(code_facts.dex))
-        status = Status.PARTIAL if readable else Status.FAILED
+        return _failed(path, exc.problem, skipped)
+    except Exception as exc:  # a bug, not bad input: say where, keep the caller going
+        return _failed(path, _internal(Stage.LOAD, path, exc), skipped)
+    problems = package.problems
+    facts = _stage(Stage.MANIFEST, manifest_stage.extract, package)
+    code_facts = _stage(Stage.CODE, code_stage.extract, package) if code else None
+    readable = facts is not None or (code_facts is not None and any(d.classes or d.methods for d in code_facts.dex))
+    if not readable and not any(p.severity is not Severity.NOTE for p in problems):
+        problems.append(Problem("nothing-read", f"{path}: no manifest and no class or method could be read", severity=Severity.FAILED))
     return AuditResult(
         path=str(path),
         kind=package.kind,
-        status=status,
+        status=status_of(problems, readable),
         hashes=package.hashes,
         artifacts=tuple(package.artifacts),
         manifest=facts,
         code=code_facts,
-        problems=tuple(package.problems),
+        skipped=skipped,
+        problems=tuple(problems),
         tool_version=__version__,
     )
 
 
-def audit_all(paths: Iterable[str | Path], *, code: bool = True) -> Iterator[AuditResult]:
-    """Audit every package under ``paths`` (folders are searched recursively), one result each.
+def audit_all(paths: str | Path | Iterable[str | Path], *, code: bool = True, limits: Limits = DEFAULT_LIMITS) -> Iterator[AuditResult]:
+    """Audit every package under ``paths`` (one path or many; folders are searched), one result each.
 
-    A batch never stops at one file: should auditing a file hit a bug in permaudit, that
-    file's result is ``FAILED`` with an ``internal-error`` problem naming where, and the
-    batch goes on.
+    A folder that holds no package gives a ``FAILED`` result saying so, never silence.
     """
-    for path in paths:
+    skipped = () if code else (Stage.CODE,)
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        found = False
         for target in discover(path):
-            try:
-                yield audit(target, code=code)
-            except Exception as exc:  # a bug, not bad input: keep the batch going, say where
-                frame = traceback.extract_tb(exc.__traceback__)[-1]
-                where = f"{Path(frame.filename).name}:{frame.lineno}"
-                problem = Problem("internal-error", f"{target}: internal error {type(exc).__name__} at {where}: {one_line(exc)} (please report)")
-                yield AuditResult(str(target), _kind_of(target), Status.FAILED, None, problems=(problem,), tool_version=__version__)
+            found = True
+            yield _failed(target.path, target.problem, skipped) if isinstance(target, Refused) else audit(target, code=code, limits=limits)
+        if not found:
+            problem = Problem("no-package", f"{path}: no APK, bundle or dex file found in this folder", severity=Severity.FAILED)
+            yield _failed(path, problem, skipped)
+
+
+def status_of(problems: Iterable[Problem], readable: bool) -> Status:
+    """The worst problem sets the status; nothing readable is ``FAILED`` whatever the problems say."""
+    worst = max((p.severity for p in problems), key=lambda s: s.rank, default=Severity.NOTE)
+    if not readable or worst is Severity.FAILED:
+        return Status.FAILED
+    return Status.PARTIAL if worst is Severity.PARTIAL else Status.COMPLETE
+
+
+def _stage(stage: Stage, extract: Callable[[LoadedPackage], T | None], package: LoadedPackage) -> T | None:
+    """Run one facts stage; a bug in it becomes a problem and costs only its own facts."""
+    try:
+        return extract(package)
+    except Exception as exc:  # a bug, not bad input: the other stages' facts still stand
+        package.problems.append(_internal(stage, package.path, exc))
+        return None
+
+
+def _internal(stage: Stage, path: str | Path, exc: Exception) -> Problem:
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    where = f"{Path(frame.filename).name}:{frame.lineno}"
+    message = f"{path}: internal error in the {stage.value} stage, {type(exc).__name__} at {where}: {one_line(exc)} (please report)"
+    return Problem("internal-error", message)
+
+
+def _failed(path: str | Path, problem: Problem, skipped: tuple[Stage, ...]) -> AuditResult:
+    return AuditResult(
+        str(path), _kind_of(Path(path)), Status.FAILED, None, skipped=skipped,
+        problems=(dataclasses.replace(problem, severity=Severity.FAILED),),
+        tool_version=__version__,
+    )
 
 
 def _kind_of(path: Path) -> str:

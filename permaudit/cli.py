@@ -1,8 +1,10 @@
 """Stage 5: the command line, a thin layer over ``permaudit.audit_all``.
 
 Exit codes: 0 every package audited, 1 a finding at or above ``--fail-on``, 2 a package
-could not be audited (in whole or in part; what was read is still reported). Errors go
-to stderr as one line per package; the report goes to stdout or ``--output``.
+could not be audited (in whole or in part; what was read is still reported). Problems go
+to stderr as one line per package (notes too, which leave the exit code alone); the
+report goes to stdout or ``--output``. Text from a package reaches the terminal only
+through ``model.visible``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from permaudit.audit import audit_all
 from permaudit.formats import FORMATS, render
-from permaudit.model import AuditResult, Level, Status
+from permaudit.model import AuditResult, Level, Status, visible
 from permaudit.version import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for result in audit_all(args.paths, code=not args.manifest_only):
         results.append(result)
         if result.problems:
-            print(f"permaudit: {result.error_line()}", file=sys.stderr)
+            print(f"permaudit: {visible(result.error_line())}", file=sys.stderr)
     timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds") if args.timestamp else ""
     report = render(results, args.format, timestamp=timestamp)
     if any(r.status is not Status.FAILED for r in results) or args.format == "json":
@@ -72,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def exit_code(results: Sequence[AuditResult], fail_on: Level | None) -> int:
-    """2 beats 1 beats 0: an incomplete audit must never pass a CI gate silently."""
-    if any(r.problems for r in results):
+    """2 beats 1 beats 0: an incomplete audit must never pass a CI gate silently (notes alone do not count)."""
+    if any(r.status is not Status.COMPLETE for r in results):
         return EXIT_ERROR
     if fail_on is not None:
         for result in results:
@@ -91,6 +93,6 @@ def _write(report: str, output: str | None) -> bool:
     try:
         Path(output).write_text(report, encoding="utf-8")
     except OSError as exc:
-        print(f"permaudit: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"permaudit: cannot write {visible(output)}: {exc.strerror or exc}", file=sys.stderr)
         return False
     return True

@@ -37,3 +37,20 @@ def corpus_labels() -> list[dict[str, str]]:
 
     with corpus("labels.tsv").open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def with_members(source: Path, target: Path, replace: dict[str, bytes]) -> Path:
+    """A copy of an APK with some members' bytes replaced (its signatures then no longer verify)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, replace.get(info.filename, src.read(info)))
+    return target
+
+
+def dex_of(apk: Path, member: str = "classes.dex") -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(apk) as archive:
+        return archive.read(member)

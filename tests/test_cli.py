@@ -32,34 +32,34 @@ def test_table_lists_permissions_contacts_first(capsys: pytest.CaptureFixture[st
         "android.permission.ACCESS_FINE_LOCATION",
         "android.permission.INTERNET",
     ]
-    assert rows[0] == ["android.permission.READ_CONTACTS", "contacts", "dangerous", "uses-permission", "-", "21-30"]
+    assert rows[0] == ["android.permission.READ_CONTACTS", "contacts", "dangerous", "uses-permission", "-", "21+"]
 
 
 TABLES = {
     "loan_declared_only.apk": [
-        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21-30",
-        "android.permission.INTERNET - normal|instant uses-permission - 21-30",
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21+",
+        "android.permission.INTERNET - normal|instant uses-permission - 21+",
     ],
-    "clean_app.apk": ["android.permission.INTERNET - normal|instant uses-permission - 21-33"],
+    "clean_app.apk": ["android.permission.INTERNET - normal|instant uses-permission - 21+"],
     "multidex_app.apk": [
-        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21-30",
-        "android.permission.INTERNET - normal|instant uses-permission - 21-30",
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21+",
+        "android.permission.INTERNET - normal|instant uses-permission - 21+",
     ],
     "loan_bundle.xapk": [
-        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21-30",
-        "android.permission.INTERNET - normal|instant uses-permission - 21-30",
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission - 21+",
+        "android.permission.INTERNET - normal|instant uses-permission - 21+",
     ],
     "manifest_edge.apk": [
-        "android.permission.READ_CONTACTS contacts dangerous uses-permission-sdk-23 - 23-33",
-        "android.permission.READ_CALL_LOG call_log dangerous uses-permission - 21-33",
-        "android.permission.READ_SMS sms dangerous uses-permission - 21-33",
+        "android.permission.READ_CONTACTS contacts dangerous uses-permission-sdk-23 - 23+",
+        "android.permission.READ_CALL_LOG call_log dangerous uses-permission - 21+",
+        "android.permission.READ_SMS sms dangerous uses-permission - 21+",
         "android.permission.READ_PHONE_STATE phone dangerous uses-permission 28 21-28",
         "android.permission.ACCESS_FINE_LOCATION location dangerous|instant uses-permission-sdk-23 30 23-30",
-        "android.permission.READ_MEDIA_IMAGES media dangerous uses-permission - 21-33",
+        "android.permission.READ_MEDIA_IMAGES media dangerous uses-permission - 21+",
         "android.permission.WRITE_EXTERNAL_STORAGE media dangerous uses-permission 18 never",
-        "android.permission.GET_ACCOUNTS accounts dangerous uses-permission - 21-33",
-        "android.permission.QUERY_ALL_PACKAGES installed_apps normal uses-permission - 21-33",
-        "android.permission.INTERNET - normal|instant uses-permission - 21-33",
+        "android.permission.GET_ACCOUNTS accounts dangerous uses-permission - 21+",
+        "android.permission.QUERY_ALL_PACKAGES installed_apps normal uses-permission - 21+",
+        "android.permission.INTERNET - normal|instant uses-permission - 21+",
     ],
 }
 
@@ -79,7 +79,7 @@ def test_json_is_deterministic_and_versioned(capsys: pytest.CaptureFixture[str],
     assert run(capsys, "audit", str(fixture("manifest_edge.apk")), "--format", "json", "-o", str(second))[0] == 0
     assert first.read_bytes() == second.read_bytes()
     document = json.loads(first.read_text())
-    assert document["schema_version"] == "1.0"
+    assert document["schema_version"] == "2.0"
     assert document["tool"] == {"name": "permaudit", "version": __version__}
     assert "generated_at" not in document
     result = document["results"][0]

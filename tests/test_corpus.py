@@ -49,7 +49,10 @@ def test_cli_gives_facts_or_one_line_error(path: Path) -> None:
     result = json.loads(out.getvalue())["results"][0]
     lines = err.getvalue().splitlines()
     if code == 0:
-        assert result["status"] == "complete" and lines == []
+        assert result["status"] == "complete"
+        notes = [p for p in result["problems"] if p["severity"] == "note"]
+        assert notes == result["problems"]
+        assert lines == ([f"permaudit: note: {path}" + lines[0].split(str(path), 1)[1]] if notes else [])
     else:
         assert code == 2 and len(lines) == 1 and lines[0].startswith(f"permaudit: {path}")
         assert result["status"] in ("partial", "failed") and result["problems"]

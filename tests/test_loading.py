@@ -10,7 +10,7 @@ import pytest
 
 import permaudit
 from permaudit.loading import discover
-from permaudit.model import Status
+from permaudit.model import Severity, Status
 
 from .conftest import corpus, fixture
 
@@ -59,11 +59,22 @@ def test_not_a_zip(tmp_path: Path) -> None:
 
 
 def test_truncated_zip_cut_in_half(tmp_path: Path) -> None:
+    """The first half holds the manifest and classes.dex: recovered from local headers, as Android tools would."""
     data = fixture("loan_harvest.apk").read_bytes()
     (tmp_path / "cut.apk").write_bytes(data[: len(data) // 2])
     result = permaudit.audit(tmp_path / "cut.apk")
-    assert result.status is Status.FAILED
-    assert result.problems[0].code in ("truncated-zip", "not-a-zip")
+    assert result.status is Status.PARTIAL
+    assert [(p.code, p.severity) for p in result.problems] == [("truncated-zip", Severity.PARTIAL)]
+    assert "no End of Central Directory record" in result.problems[0].message
+    assert result.manifest is not None and result.manifest.package == "com.example.loanharvest"
+    assert result.code is not None and [s.location.method for s in result.code.sites if s.category == "contacts"] == ["collect"]
+
+
+def test_nothing_recoverable_is_failed(tmp_path: Path) -> None:
+    data = fixture("loan_harvest.apk").read_bytes()
+    (tmp_path / "cut.apk").write_bytes(data[:20])
+    line = one_line_failure(permaudit.audit(tmp_path / "cut.apk"), "truncated-zip")
+    assert "no local file header could be read" in line
 
 
 def test_empty_zip(tmp_path: Path) -> None:
@@ -109,8 +120,8 @@ def test_geinimi_malformed_manifest_string_pool_corpus() -> None:
     terminator in the manifest's string pool); we read it as Android does and say so."""
     path = corpus("apk", "7d2a2656aa5f27587aea8dbf6ae445ce87ef6c1614ec3e4cdc17c88e69d49ace.apk")
     result = permaudit.audit(path)
-    assert result.status is Status.PARTIAL
-    assert [p.code for p in result.problems] == ["malformed-manifest"]
+    assert result.status is Status.COMPLETE  # read as Android reads it: a note
+    assert [(p.code, p.severity) for p in result.problems] == [("malformed-manifest", Severity.NOTE)]
     facts = result.manifest
     assert facts is not None
     assert (facts.package, facts.label, facts.min_sdk) == ("com.splGUI", "SPL Meter FREE", 3)
@@ -123,7 +134,9 @@ def test_truncated_central_directory_corpus() -> None:
     result = permaudit.audit(path)
     assert result.status is Status.PARTIAL
     assert result.problems[0].code == "truncated-zip"
+    assert "overlaps the End of Central Directory" in result.problems[0].message and "3 entries recovered" in result.problems[0].message
     assert result.manifest is not None and result.manifest.package == "android.appsecurity.cts.tinyapp"
+    assert result.code is not None and [d.name for d in result.code.dex] == ["classes.dex"]  # its header used a data descriptor
 
 
 @pytest.mark.parametrize("member", ["../evil.apk", "/abs/evil.apk", "a/../../evil.apk"])
@@ -241,3 +254,15 @@ def test_dex_string_table_pointing_past_the_file(tmp_path: Path) -> None:
     assert result.status is Status.PARTIAL
     assert [p.code for p in result.problems] == ["bad-dex"]
     assert result.manifest is not None and result.manifest.package == "com.example.loanharvest"
+
+
+def test_a_split_that_is_not_a_zip_leaves_the_bundle_partial(tmp_path: Path) -> None:
+    bundle = tmp_path / "junk.xapk"
+    with zipfile.ZipFile(fixture("loan_bundle.xapk")) as src, zipfile.ZipFile(bundle, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr("split_junk.apk", b"not an apk at all" * 4)
+    result = permaudit.audit(bundle, code=False)
+    assert result.status is Status.PARTIAL
+    assert [(p.code, p.member, p.severity) for p in result.problems] == [("not-a-zip", "split_junk.apk", Severity.PARTIAL)]
+    assert result.manifest is not None and result.manifest.package == "com.example.loanbundle"

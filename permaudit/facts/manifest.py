@@ -2,32 +2,52 @@
 
 Reads the parsed manifest tree itself rather than androguard's ``APK`` accessors,
 because androguard ignores ``uses-permission-sdk-23`` and parses ``resources.arsc``
-eagerly (which fails on deliberately malformed tables). Protection levels come from
-androguard's bundled AOSP permission tables.
+eagerly (which fails on deliberately malformed tables). Protection levels, and whether a
+name is a platform permission at all, come from androguard's bundled AOSP permission
+tables (every API level it ships, read once per process).
 """
 
 from __future__ import annotations
 
-from androguard.core.androconf import load_api_specific_resource_module
-from androguard.core.apk import protection_flags_to_attributes as flag_names
+import functools
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from androguard.core.api_specific_resources import load_permissions
 from lxml import etree
 
-from permaudit.data import permission_categories
+from permaudit.data import load, permission_categories
 from permaudit.errors import ArscError
 from permaudit.loading import LoadedPackage
-from permaudit.model import Component, DeclaredPermission, ManifestFacts, Permission, Problem
+from permaudit.model import (
+    Component,
+    DeclaredPermission,
+    ManifestFacts,
+    Permission,
+    Problem,
+)
+from permaudit.model.manifest import PermissionDefiner
 
 NS = "{http://schemas.android.com/apk/res/android}"
 PERMISSION_ELEMENTS = ("uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m")
 COMPONENT_ELEMENTS = ("activity", "activity-alias", "service", "receiver", "provider")
+MANIFEST = "AndroidManifest.xml"
 SDK23 = 23
-NEWEST_TABLE = 36  # newest API level androguard ships a permission table for
+TABLES = (4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, *range(21, 37))  # API levels androguard ships tables for
+NEWEST_TABLE = TABLES[-1]
+PLATFORM_PREFIX = "android.permission."
 EXPORT_RULE_CHANGED = 31  # Android 12: components with intent filters must say android:exported
 PROVIDER_EXPORT_CHANGED = 17  # providers stopped being exported by default at API 17
 
 
 def extract(package: LoadedPackage) -> ManifestFacts | None:
-    """Facts from the base manifest (and permissions from split manifests), or None without one."""
+    """Facts from the base manifest, or None without one.
+
+    Permissions come from every manifest Android or a reader could see: the base, further
+    copies of it in the same archive, and split manifests; an entry several of them make
+    is listed once, from the first.
+    """
     root = package.manifest
     if root is None:
         return None
@@ -39,20 +59,20 @@ def extract(package: LoadedPackage) -> ManifestFacts | None:
     declared = tuple(
         sorted(
             (
-                DeclaredPermission(_attr(el, "name"), _protection_name(_attr(el, "protectionLevel") or "0x00000000"))
+                DeclaredPermission(_attr(el, "name"), _protection_name(_attr(el, "protectionLevel") or "normal"))
                 for el in root.iter("permission")
             ),
             key=lambda d: d.name,
         )
     )
-    levels = _protection_levels(target_sdk, {d.name: d.protection_level for d in declared})
-    permissions = _permissions(root, "", min_sdk, target_sdk, levels)
-    seen = {(p.name, p.element) for p in permissions}
-    for split in package.apks[1:]:
-        if split.manifest is not None:
-            extra = _permissions(split.manifest, split.split, min_sdk, target_sdk, levels)
-            permissions += tuple(p for p in extra if (p.name, p.element) not in seen)
-            seen |= {(p.name, p.element) for p in extra}
+    sources = list(_manifest_sources(package, root, _SdkRange(min_sdk, max_sdk)))
+    defined = {d.name: d.protection_level for d in declared}
+    for source in sources[1:]:  # a permission a copy or split defines is the app's own too
+        defined |= {_attr(el, "name"): _protection_name(_attr(el, "protectionLevel") or "normal") for el in source.root.iter("permission")}
+    permissions: dict[tuple[str, str, int | None], Permission] = {}
+    for source in sources:
+        for entry in _permissions(source, target_sdk, defined):
+            permissions.setdefault((entry.name, entry.element, entry.max_sdk), entry)  # the first manifest naming it
     application = root.find("application")
     components = _components(root, pkg, target_sdk)
     main = _main_activity(root, pkg)
@@ -65,7 +85,7 @@ def extract(package: LoadedPackage) -> ManifestFacts | None:
         target_sdk=target_sdk,
         max_sdk=max_sdk,
         main_activity=main,
-        permissions=permissions,
+        permissions=tuple(sorted(permissions.values(), key=lambda p: (p.name, p.element, -1 if p.max_sdk is None else p.max_sdk))),
         declared_permissions=declared,
         components=components,
         uses_cleartext_traffic=_bool(_attr(application, "usesCleartextTraffic")),
@@ -104,51 +124,152 @@ def _class_name(pkg: str, name: str) -> str:
     return name if "." in name or not pkg else f"{pkg}.{name}"
 
 
+@functools.cache
+def _protection_bits() -> tuple[dict[str, int], dict[int, str], dict[int, str]]:
+    """Every spelling -> bits; base value -> name; flag bit -> name (``permaudit/data/protection_levels.json``)."""
+    table = load("protection_levels")
+    spellings = {**table["base"], **table["flags"], **table["aliases"]}
+    return spellings, {v: k for k, v in table["base"].items()}, {v: k for k, v in table["flags"].items()}
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: manifests can carry any string
 def _protection_name(raw: str) -> str:
-    """``0x00000012`` -> ``signature|privileged``, using androguard's flag names."""
-    value = _int(raw)
-    if value is None:
-        return raw  # text manifests already say "signature"
-    parts = [flag_names.get(f"0x{value & 0xF:08x}", f"0x{value & 0xF:x}")]
-    parts += [flag_names.get(f"0x{bit:08x}", f"0x{bit:x}") for bit in (1 << i for i in range(4, 32)) if value & bit]
-    return "|".join(parts)
+    """One spelling for one protection level, so apps built against different SDKs compare.
+
+    ``0x00001001``, ``dangerous|ephemeral`` and ``dangerous|instant`` all become
+    ``dangerous|instant``: the base name, then each flag in bit order, in AOSP's current
+    attribute spelling. Tokens no table knows are kept verbatim at the end.
+    """
+    spellings, base_names, flag_names = _protection_bits()
+    value, unknown = 0, []
+    number = _int(raw.strip()) if raw.strip()[:1].isdigit() else None
+    if number is not None:
+        value = number
+    else:
+        for token in filter(None, (t.strip() for t in raw.split("|"))):
+            if token in spellings:
+                value |= spellings[token]
+            else:
+                unknown.append(token)
+    parts = [base_names.get(value & 0xF, f"0x{value & 0xF:x}")]
+    parts += [flag_names.get(bit, f"0x{bit:x}") for bit in (1 << i for i in range(4, 32)) if value & bit]
+    return "|".join(parts + unknown)
 
 
-def _protection_levels(target_sdk: int, declared: dict[str, str]) -> dict[str, str]:
-    """Levels from the AOSP table for the target SDK, then the newest table, then the app's own."""
-    levels = dict(declared)
-    for api in (NEWEST_TABLE, min(max(target_sdk, 4), NEWEST_TABLE)):
-        table = load_api_specific_resource_module("aosp_permissions", api) or {}
-        levels.update({name: str(entry.get("protectionLevel", "unknown")) for name, entry in table.items()})
+@functools.cache
+def _table(api: int) -> dict[str, str]:
+    """Permission name -> normalised protection level in AOSP's table for ``api``."""
+    entries = load_permissions(api) or {}
+    return {name: _protection_name(str(entry.get("protectionLevel", ""))) for name, entry in entries.items()}
+
+
+@functools.cache
+def _platform() -> dict[str, str]:
+    """Every permission any AOSP table defines, with its level in the newest table that has it."""
+    levels: dict[str, str] = {}
+    for api in TABLES:
+        levels |= _table(api)
     return levels
 
 
-def _permissions(
-    root: etree._Element, split: str, min_sdk: int, target_sdk: int, levels: dict[str, str]
-) -> tuple[Permission, ...]:
-    """Each entry with the API levels (within min..target) on which Android grants it."""
+@functools.cache
+def _by_suffix() -> dict[str, str]:
+    """Last name segment -> platform permission (``android.permission.`` preferred), for did-you-mean."""
+    suffixes: dict[str, str] = {}
+    for name in sorted(_platform(), key=lambda n: (not n.startswith(PLATFORM_PREFIX), n)):
+        suffixes.setdefault(name.rsplit(".", 1)[-1].upper(), name)
+    return suffixes
+
+
+def _table_for(target_sdk: int) -> dict[str, str]:
+    """The table of the target SDK (or the nearest older one androguard ships)."""
+    return _table(max((api for api in TABLES if api <= target_sdk), default=TABLES[0]))
+
+
+def _definer(name: str, defined: dict[str, str]) -> tuple[PermissionDefiner, str]:
+    """Who defines ``name``, and a note when Android may grant nothing for it."""
+    if name in _platform():
+        return PermissionDefiner.PLATFORM, ""
+    if name in defined:
+        return PermissionDefiner.APP, ""
+    guess = _by_suffix().get(name.rsplit(".", 1)[-1].upper(), "")
+    hint = f": did you mean {guess}?" if guess else ""
+    if "." not in name:
+        return PermissionDefiner.INVALID, "not a platform permission" + hint
+    if name.startswith("android."):
+        return PermissionDefiner.OTHER, f"not in AOSP's permission tables (API {TABLES[0]}-{NEWEST_TABLE})" + hint
+    return PermissionDefiner.OTHER, ""
+
+
+@dataclass(frozen=True)
+class _SdkRange:
+    """Device API levels the app installs on: ``minSdkVersion`` up to ``<uses-sdk android:maxSdkVersion>``."""
+
+    low: int
+    high: int | None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One manifest to read permissions from, with the device range that applies to it."""
+
+    root: etree._Element
+    split: str
+    manifest: str
+    devices: _SdkRange
+
+
+def _manifest_sources(package: LoadedPackage, root: etree._Element, devices: _SdkRange) -> Iterator[_Source]:
+    """The base manifest, its further copies, then each split's manifest and copies.
+
+    A further copy of the base manifest is a whole alternative manifest (a device or tool
+    that reads it sees its ``<uses-sdk>``); a split's ``<uses-sdk>`` is ignored by Android.
+    """
+    yield _Source(root, "", MANIFEST, devices)
+    for loaded in package.apks:
+        is_base = loaded.manifest is root
+        if not is_base and loaded.manifest is not None:
+            yield _Source(loaded.manifest, loaded.split, MANIFEST, devices)
+        for number, copy in enumerate(loaded.manifest_copies, start=2):
+            sdk = copy.find("uses-sdk")
+            own = _SdkRange(_int(_attr(sdk, "minSdkVersion")) or 1, _int(_attr(sdk, "maxSdkVersion"))) if is_base else devices
+            yield _Source(copy, loaded.split if not is_base else "", f"{MANIFEST}#{number}", own)
+
+
+def _permissions(source: _Source, target_sdk: int, defined: dict[str, str]) -> list[Permission]:
+    """Each distinct entry (repeats counted) with the device API levels on which Android requests it."""
+    levels = _table_for(target_sdk)
+    counts: Counter[tuple[str, str, int | None]] = Counter()
+    for element in source.root:
+        if element.tag in PERMISSION_ELEMENTS:
+            tag = "uses-permission" if element.tag == "uses-permission" else "uses-permission-sdk-23"
+            counts[(_attr(element, "name"), tag, _int(_attr(element, "maxSdkVersion")))] += 1
     entries = []
-    top = max(target_sdk, min_sdk)
-    for element in root:
-        if element.tag not in PERMISSION_ELEMENTS:
-            continue
-        name = _attr(element, "name")
-        max_sdk = _int(_attr(element, "maxSdkVersion"))
-        low = max(min_sdk, SDK23) if element.tag != "uses-permission" else min_sdk
-        high = min(top, max_sdk) if max_sdk is not None else top
+    for (name, tag, max_sdk), count in counts.items():
+        definer, note = _definer(name, defined)
+        low: int | None = max(source.devices.low, SDK23) if tag != "uses-permission" else source.devices.low
+        caps = [c for c in (max_sdk, source.devices.high) if c is not None]
+        high = min(caps) if caps else None
+        if definer is PermissionDefiner.INVALID:
+            low = high = None
         entries.append(
             Permission(
                 name=name,
-                element="uses-permission-sdk-23" if element.tag != "uses-permission" else element.tag,
+                element=tag,
                 max_sdk=max_sdk,
-                protection_level=levels.get(name, "unknown"),
-                in_effect=low <= high,
-                effective_sdks=(f"{low}-{high}" if low < high else str(low)) if low <= high else "",
+                protection_level=levels.get(name) or _platform().get(name) or defined.get(name, "unknown"),
+                in_effect=low is not None and (high is None or low <= high),
+                device_api_min=low,
+                device_api_max=high,
+                defined_by=definer,
+                count=count,
+                note=note,
                 category=permission_categories().get(name, ""),
-                split=split,
+                split=source.split,
+                manifest=source.manifest,
             )
         )
-    return tuple(sorted(entries, key=lambda p: (p.name, p.element)))
+    return entries
 
 
 def _components(root: etree._Element, pkg: str, target_sdk: int) -> tuple[Component, ...]:

@@ -1,41 +1,32 @@
 """Human-readable output for a terminal: a header block and tabulate tables per package.
 
-Strings from an APK are attacker-controlled, so control and escape characters are
-removed from every cell before it reaches the terminal.
+Strings from an APK are attacker-controlled, so every cell goes through
+``model.visible``: control, escape and bidi characters are shown, never interpreted.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Sequence
 
 from tabulate import tabulate
 
 from permaudit.data import category_rank
-from permaudit.model import AuditResult, CodeLocation, ManifestFacts, Permission
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def clean(value: object) -> str:
-    """A cell safe to print: no terminal escapes or bidi overrides, one line."""
-    return _CONTROL.sub("", str(value)).replace("\n", " ")
-
+from permaudit.model import AuditResult, CodeLocation, ManifestFacts, Permission, Stage, visible
 
 def render(results: Sequence[AuditResult], **_: object) -> str:
     return "\n\n".join(_result(r) for r in results) + "\n"
 
 
 def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    body = [[clean(c) for c in row] for row in rows]
+    body = [[visible(c) for c in row] for row in rows]
     if not body:
         return ""
     return f"{title}\n" + str(tabulate(body, headers=list(headers), tablefmt="simple", disable_numparse=True))
 
 
 def _result(result: AuditResult) -> str:
-    parts = [f"== {clean(result.path)}  [{result.kind}, {result.status.value}]"]
+    parts = [f"== {visible(result.path)}  [{result.kind}, {result.status.value}]"]
     header: list[tuple[str, object]] = []
     facts = result.manifest
     if facts is not None:
@@ -57,9 +48,11 @@ def _result(result: AuditResult) -> str:
             for c in signing.certificates
         ]
     if header:
-        parts.append(tabulate([[k, clean(v)] for k, v in header], tablefmt="plain", disable_numparse=True))
+        parts.append(tabulate([[k, visible(v)] for k, v in header], tablefmt="plain", disable_numparse=True))
     if facts is not None:
         parts.append(_permissions(facts) or "Permissions: none requested")
+    if Stage.CODE in result.skipped:
+        parts.append("Personal-data access in code: not analysed (--manifest-only)")
     if result.code is not None:
         code = result.code
         where = functools.partial(_where, multidex=len(code.dex) > 1)
@@ -93,20 +86,36 @@ def _result(result: AuditResult) -> str:
             _table("Hybrid frameworks", ["framework", "data", "evidence", "path", "detail"],
                    ([h.framework, h.category, h.evidence_kind, h.path, h.detail] for h in code.hybrid))
         )
-    parts.append(_table("Problems", ["code", "message"], ([p.code, p.message] for p in result.problems)))
+    parts.append(_table("Problems", ["code", "severity", "message"], ([p.code, p.severity.value, p.message] for p in result.problems)))
     return "\n\n".join(p for p in parts if p)
 
 
 def _permissions(facts: ManifestFacts) -> str:
+    """Sensitive first; the device API levels Android requests each on (``23+``, ``21-28``, ``never``).
+
+    A ``note`` column appears only when some entry has one (repeated entries, a name Android
+    grants nothing for, a split or a further copy of the manifest), so common tables stay narrow.
+    """
+
     def key(p: Permission) -> tuple[int, str]:
         return (category_rank(p.category), p.name)
 
+    def note(p: Permission) -> str:
+        parts = [f"{p.count} entries"] if p.count > 1 else []
+        parts += [p.note] if p.note else []
+        parts += [f"split {p.split}"] if p.split else []
+        parts += [f"from {p.manifest}"] if p.manifest != "AndroidManifest.xml" else []
+        return "; ".join(parts)
+
+    entries = sorted(facts.permissions, key=key)
+    notes = [note(p) for p in entries]
+    extra = ["note"] if any(notes) else []
     return _table(
-        f"Permissions ({len(facts.permissions)})",
-        ["permission", "data", "protection", "element", "max sdk", "in effect on API"],
+        f"Permissions ({len(entries)})",
+        ["permission", "data", "protection", "element", "max sdk", "in effect on API", *extra],
         (
-            [p.name, p.category or "-", p.protection_level, p.element, p.max_sdk or "-", p.effective_sdks or "never"]
-            for p in sorted(facts.permissions, key=key)
+            [p.name, p.category or "-", p.protection_level, p.element, p.max_sdk or "-", p.device_apis, *([n or "-"] if extra else [])]
+            for p, n in zip(entries, notes)
         ),
     )
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
-from androguard.core.axml import AXMLPrinter, StringBlock
+from androguard.core.axml import AXMLPrinter
 from lxml import etree
 
 from permaudit.errors import one_line
-from permaudit.model import Problem
+from permaudit.model import Problem, Severity
 
 if TYPE_CHECKING:
     from permaudit.loading.package import LoadedPackage
 
 AXML_MAGIC = b"\x03\x00\x08\x00"
+_STRING_POOL = 0x0001
+_UTF8 = 1 << 8
 
 
 def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str = "") -> etree._Element | None:
@@ -26,7 +29,7 @@ def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str =
             package.problems.append(Problem("bad-manifest", f"{where}: cannot parse ({one_line(exc)})", member))
             return None
         package.problems.append(
-            Problem("malformed-manifest", f"{where}: malformed string pool ({one_line(exc)}); read leniently, as Android does", member)
+            Problem("malformed-manifest", f"{where}: malformed string pool ({one_line(exc)}); read leniently, as Android does", member, Severity.NOTE)
         )
     if root is None or root.tag != "manifest":
         package.problems.append(Problem("bad-manifest", f"{where}: no <manifest> root element", member))
@@ -40,25 +43,58 @@ def _parse_axml(raw: bytes) -> etree._Element | None:
 
 
 def _parse_axml_leniently(raw: bytes) -> etree._Element | None:
-    """Retry with UTF-16 strings read by their length prefix, without demanding a terminator.
+    """Retry with UTF-16 strings bounded by their length prefix, without demanding a terminator.
 
-    Some malware (Geinimi) drops the terminator to crash analysers; Android's own
-    reader bounds strings by their length, so the app installs. androguard raises
-    instead, so for this one retry its decoder is swapped for a length-bounded one.
+    Some malware (Geinimi) drops the terminators to crash analysers; Android's own reader
+    bounds strings by their length, so the app installs. androguard raises instead, so the
+    string pool is rewritten with terminators (a copy; androguard itself is left as it is).
     """
-    def decode16(self: StringBlock, offset: int) -> str:
-        length, skip = self._decode_length(offset, 2)
-        start = offset + skip
-        return str(self._decode_bytes(self.m_charbuff[start : start + 2 * length], "utf-16", length))
-
-    strict = StringBlock._decode16
-    StringBlock._decode16 = decode16
+    repaired = _terminate_utf16_strings(raw)
+    if repaired is None:
+        return None
     try:
-        return _parse_axml(raw)
+        return _parse_axml(repaired)
     except Exception:  # still unreadable: the caller reports the original error
         return None
-    finally:
-        StringBlock._decode16 = strict
+
+
+def _terminate_utf16_strings(raw: bytes) -> bytes | None:
+    """``raw`` with its UTF-16 string pool rebuilt so every string ends in a NUL; None if it is not one."""
+    pool = 8
+    try:
+        kind, header_size, size = struct.unpack_from("<HHI", raw, pool)
+        count, styles, flags, strings_start, styles_start = struct.unpack_from("<5I", raw, pool + 8)
+    except struct.error:
+        return None
+    end = pool + size
+    if kind != _STRING_POOL or header_size != 28 or flags & _UTF8 or end > len(raw) or 28 + 4 * (count + styles) > size:
+        return None
+    offsets = struct.unpack_from(f"<{count}I", raw, pool + 28)
+    data_start = pool + strings_start
+    data_end = pool + styles_start if styles and styles_start else end
+    data = bytearray()
+    new_offsets = []
+    for offset in offsets:
+        at = data_start + offset
+        if at + 2 > data_end:
+            return None
+        (length,) = struct.unpack_from("<H", raw, at)
+        head = 2
+        if length & 0x8000:
+            (low,) = struct.unpack_from("<H", raw, at + 2)
+            length, head = ((length & 0x7FFF) << 16) | low, 4
+        chars = raw[at + head : min(at + head + 2 * length, data_end)]
+        new_offsets.append(len(data))
+        data += raw[at : at + head] + chars + b"\0\0"
+    data += b"\0" * (-len(data) % 4)
+    style_offsets = raw[pool + 28 + 4 * count : pool + 28 + 4 * (count + styles)]
+    style_data = raw[data_end:end] if styles and styles_start else b""
+    new_strings_start = 28 + 4 * (count + styles)
+    new_styles_start = new_strings_start + len(data) if style_data else 0
+    body = struct.pack(f"<{count}I", *new_offsets) + style_offsets + bytes(data) + style_data
+    chunk = struct.pack("<HHI5I", kind, 28, 28 + len(body), count, styles, flags, new_strings_start, new_styles_start) + body
+    rest = raw[end:]
+    return raw[:4] + struct.pack("<I", 8 + len(chunk) + len(rest)) + chunk + rest
 
 
 __all__ = ["AXML_MAGIC", "parse_manifest"]

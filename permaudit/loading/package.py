@@ -4,43 +4,34 @@ Accepts an APK, a split bundle (``.xapk``, ``.apks``, ``.apkm``), a bare ``.dex`
 a folder of dex dumps with an optional ``AndroidManifest.xml`` (binary or text), and
 ``discover`` expands folders of any of these. Whatever cannot be read becomes a
 ``Problem`` on the package rather than an exception, so one broken split or dex never
-hides what the rest of the package shows. This package and the manifest and bytecode
-modules are the only places that touch androguard.
+hides what the rest of the package shows. Every zip member, nested splits and signature
+checks included, is inflated by ``members`` within the caps of one ``Limits``; every copy
+of a duplicated member is kept, so no copy can hide what another declares.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from androguard.core.apk import APK
 from lxml import etree
 
-from permaudit.model import Artifact, Hashes, Problem, Signing
-
 from permaudit.errors import ArscError, InputError, MemberError, one_line
+from permaudit.model import Artifact, Hashes, Problem, Severity, Signing
 
 from . import arsc
-from .manifest_xml import AXML_MAGIC, parse_manifest
+from .manifest_xml import parse_manifest
+from .members import Archive, Budget, Entry, Limits, open_archive
 from .signing import inspect_signing
-from .walk import APK_SUFFIXES, BUNDLE_SUFFIXES, DEX_SUFFIX, ZIP_MAGIC, is_dex_folder
+from .walk import BUNDLE_SUFFIXES, DEX_SUFFIX, ZIP_MAGIC, is_dex_folder, special_kind
 
 DEX_MAGIC = b"dex\n"
 MANIFEST = "AndroidManifest.xml"
-MAX_MEMBER_BYTES = 1 << 30  # a split APK larger than 1 GiB inflated is a zip bomb, not an app
-
-
-def _member(apk: APK, name: str) -> bytes:
-    try:
-        return bytes(apk.get_file(name))
-    except Exception as exc:  # apkInspector/zlib raise zlib.error, KeyError, ValueError, struct.error
-        raise MemberError(f"cannot inflate ({one_line(exc)})") from None
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -58,8 +49,8 @@ class LoadedApk:
 
     name: str
     data_hashes: Hashes
-    apk: APK
-    """The androguard ``APK`` (opened without its own manifest analysis)."""
+    archive: Archive
+    """The APK's entries (every copy of a duplicated name) and the capped reader of their bytes."""
     manifest: etree._Element | None
     split: str
     signing: Signing | None
@@ -68,15 +59,19 @@ class LoadedApk:
     than once (the two-manifest trick); every copy is audited, so none can hide a permission."""
 
     def files(self) -> list[str]:
-        return list(self.apk.get_files())
+        """Member labels: names, with ``#2``, ``#3`` for later copies of a duplicated name."""
+        return self.archive.names()
 
     def read(self, member: str) -> bytes:
-        """A member's bytes; ``MemberError`` when it cannot be inflated."""
-        return _member(self.apk, member)
+        """A member's bytes by label; ``MemberError`` when it is absent, refused or damaged."""
+        entry = self.archive.find(member)
+        if entry is None:
+            raise MemberError(f"no member {member!r}")
+        return self.archive.read(entry)
 
     def resource_string(self, res_id: int) -> str | None:
         """One resource value from ``resources.arsc``; raises ``ArscError`` on a malformed table."""
-        if "resources.arsc" not in self.files():
+        if self.archive.find("resources.arsc") is None:
             return None
         try:
             table = self.read("resources.arsc")
@@ -107,20 +102,20 @@ class LoadedPackage:
     def files(self) -> Iterator[tuple[str, Callable[[], bytes]]]:
         """Every member of every APK as (display name, reader); split members are ``split.apk!member``.
 
-        A member that cannot be inflated reads as empty and is recorded as a problem, so an
-        asset scan never stops at one damaged entry.
+        A member that cannot be inflated reads as empty (the reader has recorded why), so
+        an asset scan never stops at one damaged entry.
         """
         for loaded in self.apks:
             prefix = "" if loaded is self.base else f"{loaded.name}!"
-            for member in loaded.files():
-                yield prefix + member, functools.partial(self._read_or_record, loaded, member, prefix + member)
+            for entry in loaded.archive.entries:
+                yield prefix + entry.label, functools.partial(_read_or_empty, loaded.archive, entry)
 
-    def _read_or_record(self, loaded: LoadedApk, member: str, shown: str) -> bytes:
-        try:
-            return loaded.read(member)
-        except MemberError as exc:
-            self.problems.append(Problem("bad-member", f"{shown}: {exc}", shown))
-            return b""
+
+def _read_or_empty(archive: Archive, entry: Entry) -> bytes:
+    try:
+        return archive.read(entry)
+    except MemberError:
+        return b""
 
 
 def hashes_of(data: bytes) -> Hashes:
@@ -133,86 +128,99 @@ def hashes_of(data: bytes) -> Hashes:
     )
 
 
-def load(path: str | Path) -> LoadedPackage:
-    """Read one target; raise ``InputError`` only when nothing of it can be read."""
+def load(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> LoadedPackage:
+    """Read one target within ``limits``; raise ``InputError`` only when nothing of it can be read."""
     path = Path(path)
     if path.is_dir():
         if not is_dex_folder(path):
-            raise InputError(Problem("no-package", f"{path}: folder holds no .dex file"))
-        return _load_dex_folder(path)
-    data = _read_file(path)
+            raise InputError(Problem("no-package", f"{path}: folder holds no .dex file", severity=Severity.FAILED))
+        return _load_dex_folder(path, limits)
+    data = _read_file(path, limits)
     if data[:4] == DEX_MAGIC or (path.suffix.lower() == DEX_SUFFIX and data[:4] != ZIP_MAGIC):
         package = LoadedPackage(str(path), "dex", hashes_of(data))
         package.dex.append(DexSource(path.name, lambda: data))
         return package
-    names = _zip_names(data)
-    if names is not None and MANIFEST not in names and any(n.lower().endswith(".apk") for n in names):
-        return _load_bundle(path, data)
-    package = LoadedPackage(str(path), "apk", hashes_of(data))
-    loaded = _open_apk(package, path.name, data, names, member="")
+    hashes = hashes_of(data)
+    package = LoadedPackage(str(path), "apk", hashes)
+    budget = Budget(limits.package_bytes)
+    archive = open_archive(data, limits, budget, problems=package.problems)
+    if archive.find(MANIFEST) is None and any(e.name.lower().endswith(".apk") for e in archive.entries):
+        suffix = path.suffix.lower()
+        package.kind = suffix[1:] if suffix in BUNDLE_SUFFIXES else "bundle"
+        return _load_bundle(package, path, hashes, archive, limits, budget)
+    loaded = _open_apk(package, path.name, archive, member="")
     if loaded is None:
-        raise InputError(package.problems[0])
+        raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
     _arrange(package, [loaded], top_level=True)
     return package
 
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: Path, limits: Limits) -> bytes:
+    def failed(code: str, why: str) -> InputError:
+        return InputError(Problem(code, f"{path}: {why}", severity=Severity.FAILED))
+
+    special = special_kind(path)
+    if special:  # opening a FIFO blocks forever; a device never ends
+        raise failed("special-file", f"refused, a {special} is not a file")
     try:
+        size = path.stat().st_size
+        if size > limits.package_bytes:
+            raise failed("file-too-large", f"{size} bytes, over the {limits.package_bytes}-byte package limit")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(Problem("missing-file", f"{path}: no such file")) from None
+        raise failed("missing-file", "no such file") from None
     except IsADirectoryError:
-        raise InputError(Problem("unreadable-file", f"{path}: is a directory")) from None
+        raise failed("unreadable-file", "is a directory") from None
     except OSError as exc:
-        raise InputError(Problem("unreadable-file", f"{path}: cannot read ({exc.strerror or exc})")) from None
+        raise failed("unreadable-file", f"cannot read ({exc.strerror or exc})") from None
     if not data:
-        raise InputError(Problem("empty-file", f"{path}: file is empty"))
+        raise failed("empty-file", "file is empty")
     return data
 
 
-def _zip_names(data: bytes) -> list[str] | None:
-    """Member names by the standard library's strict reader; None if the central directory is unreadable."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return archive.namelist()
-    except Exception:  # BadZipFile, an unsupported zip version or method, ValueError, EOFError
-        return None
-
-
-def _open_apk(package: LoadedPackage, name: str, data: bytes, names: list[str] | None, member: str) -> LoadedApk | None:
-    """Open one APK and parse its manifest; record what fails, return None if nothing is readable."""
-    if names is None:
-        if data[:4] != ZIP_MAGIC:
-            package.problems.append(Problem("not-a-zip", f"{name}: not a zip archive (starts with {data[:4]!r})", member))
-            return None
-        # androguard's zip reader (apkInspector) recovers entries from local headers
-        package.problems.append(Problem("truncated-zip", f"{name}: zip central directory is truncated or damaged", member))
-    elif not names:
-        package.problems.append(Problem("empty-zip", f"{name}: zip archive has no entries", member))
-        return None
-    try:
-        apk = APK(data, raw=True, skip_analysis=True)
-        files = apk.get_files()
-    except Exception as exc:  # androguard raises ValueError, BrokenAPKError and others
-        package.problems.append(Problem("not-a-zip", f"{name}: cannot open as zip ({one_line(exc)})", member))
-        return None
-    manifest = None
-    if MANIFEST not in files:
-        package.problems.append(Problem("no-manifest", f"{name}: no {MANIFEST} in the archive", member))
-    else:
-        try:
-            raw = _member(apk, MANIFEST)
-        except MemberError as exc:
-            package.problems.append(Problem("bad-manifest", f"{name}!{MANIFEST}: {exc}", member))
+def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str) -> LoadedApk | None:
+    """Parse every manifest copy of one opened APK; record what fails, return None (after a
+    problem, ``failed`` for the package itself) if the archive has no entries to read."""
+    data = archive.data
+    if not archive.entries:
+        if archive.eocd >= 0 and archive.declared == 0:
+            why = ("empty-zip", f"{name}: zip archive has no entries")
+        elif data[:4] != ZIP_MAGIC:
+            why = ("not-a-zip", f"{name}: not a zip archive (starts with {data[:4]!r})")
         else:
-            manifest = parse_manifest(package, raw, f"{name}!{MANIFEST}", member)
+            why = ("truncated-zip", f"{name}: zip central directory is damaged ({archive.error}) and no local file header could be read")
+        package.problems.append(Problem(*why, member, Severity.PARTIAL if member else Severity.FAILED))  # one split of several
+        return None
+    if archive.recovered:
+        package.problems.append(Problem(
+            "truncated-zip",
+            f"{name}: zip central directory is truncated or damaged ({archive.error}); "
+            f"{len(archive.entries)} entries recovered from local file headers",
+            member,
+        ))
+    roots = []
+    copies = [e for e in archive.entries if e.name == MANIFEST]
+    if not copies:
+        package.problems.append(Problem("no-manifest", f"{name}: no {MANIFEST} in the archive", member))
+    for entry in copies:
+        where = f"{name}!{entry.label}"
+        try:
+            raw = archive.read(entry)
+        except MemberError as exc:
+            package.problems.append(Problem("bad-manifest", f"{where}: {exc}", member))
+            continue
+        root = parse_manifest(package, raw, where, member)
+        if root is not None:
+            roots.append(root)
+    manifest = roots[0] if roots else None
     hashes = package.hashes if not member and package.hashes else hashes_of(data)
     split = manifest.get("split", "") if manifest is not None else ""
-    return LoadedApk(name, hashes, apk, manifest, split, inspect_signing(data))
+    return LoadedApk(name, hashes, archive, manifest, split, inspect_signing(data, archive), roots[1:])
 
 
 def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool) -> None:
-    """Put the base APK first (the one whose manifest names no split), then list artifacts and dex."""
+    """Put the base APK first (the one whose manifest names no split), then list artifacts and
+    every dex, each copy of a duplicated ``classes*.dex`` included."""
     loaded.sort(key=lambda a: (a.manifest is None or bool(a.split), a.name))
     package.apks = loaded
     base = loaded[0]
@@ -221,37 +229,40 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
     for apk in loaded:
         is_base = apk is base and package.manifest is not None or top_level
         package.artifacts.append(Artifact(apk.name, "apk" if is_base else "split", apk.data_hashes, apk.split, apk.signing))
-        for dex_name in sorted(apk.apk.get_dex_names(), key=_dex_order):
-            label = dex_name if top_level else f"{apk.name}!{dex_name}"
-            package.dex.append(DexSource(label, functools.partial(apk.read, dex_name)))
+        dex = [(number, index, e) for index, e in enumerate(apk.archive.entries) if (number := _dex_number(e.name))]
+        for _number, _index, entry in sorted(dex, key=lambda d: (d[0], d[1])):
+            label = entry.label if top_level else f"{apk.name}!{entry.label}"
+            package.dex.append(DexSource(label, functools.partial(apk.archive.read, entry)))
 
 
-def _load_bundle(path: Path, data: bytes) -> LoadedPackage:
-    suffix = path.suffix.lower()
-    package = LoadedPackage(str(path), suffix[1:] if suffix in BUNDLE_SUFFIXES else "bundle", hashes_of(data))
+def _load_bundle(
+    package: LoadedPackage, path: Path, hashes: Hashes, archive: Archive, limits: Limits, budget: Budget
+) -> LoadedPackage:
+    """Every APK of a split bundle, each opened within the same package budget."""
+    declared = _bundle_json(archive, package)
+    apks = sorted((e for e in archive.entries if e.name.lower().endswith(".apk")), key=lambda e: (e.name != "base.apk", e.label))
+    if len(apks) > limits.splits:
+        package.problems.append(Problem(
+            "too-many-splits", f"{path.name}: {len(apks)} APKs, over the cap of {limits.splits}; only the first {limits.splits} read"
+        ))
+        apks = apks[: limits.splits]
     loaded: list[LoadedApk] = []
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        declared = _bundle_json(archive, package)
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            if not info.filename.lower().endswith(".apk"):
-                continue
-            if not _safe_member(info.filename):
-                package.problems.append(Problem("unsafe-member", f"{path.name}: refused member name {info.filename!r}", info.filename))
-                continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                package.problems.append(Problem("bad-member", f"{info.filename}: {info.file_size} bytes inflated, over the {MAX_MEMBER_BYTES} limit", info.filename))
-                continue
-            try:
-                blob = archive.read(info)
-            except Exception as exc:  # zlib.error, BadZipFile (CRC), an unsupported method, EOFError
-                package.problems.append(Problem("bad-member", f"{info.filename}: cannot inflate ({one_line(exc)})", info.filename))
-                continue
-            apk = _open_apk(package, info.filename, blob, _zip_names(blob), member=info.filename)
-            if apk is not None:
-                loaded.append(apk)
+    for entry in apks:
+        if not _safe_member(entry.name):
+            package.problems.append(Problem("unsafe-member", f"{path.name}: refused member name {entry.name!r}", entry.label))
+            continue
+        try:
+            blob = archive.read(entry)
+        except MemberError:
+            continue  # the reader recorded why
+        inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems)
+        apk = _open_apk(package, entry.label, inner, member=entry.label)
+        if apk is not None:
+            loaded.append(apk)
     if not loaded:
-        raise InputError(package.problems[0] if package.problems else Problem("no-base-apk", f"{path}: bundle holds no APK"))
-    package.artifacts.append(Artifact(path.name, "bundle", hashes_of(data)))
+        why = next((p for p in package.problems if p.severity is not Severity.NOTE), None)
+        raise InputError(why or Problem("no-base-apk", f"{path}: bundle holds no readable APK", severity=Severity.FAILED))
+    package.artifacts.append(Artifact(path.name, "bundle", hashes))
     _arrange(package, loaded, top_level=False)
     if package.manifest is None:
         package.problems.append(Problem("no-base-apk", f"{path}: bundle has no readable base APK"))
@@ -261,14 +272,17 @@ def _load_bundle(path: Path, data: bytes) -> LoadedPackage:
     return package
 
 
-def _bundle_json(archive: zipfile.ZipFile, package: LoadedPackage) -> str:
+def _bundle_json(archive: Archive, package: LoadedPackage) -> str:
     """The package name the bundle's JSON claims (XAPK ``manifest.json``, APKM ``info.json``)."""
     for name in ("manifest.json", "info.json"):
-        if name not in archive.namelist():
+        entry = archive.find(name)
+        if entry is None:
             continue
         try:
-            meta = json.loads(archive.read(name))
-        except Exception as exc:  # damaged member (zlib.error, BadZipFile) or not JSON (ValueError)
+            meta = json.loads(archive.read(entry))
+        except MemberError:
+            return ""  # the reader recorded why
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested past Python's stack
             package.problems.append(Problem("bad-bundle-json", f"{name}: not valid JSON ({one_line(exc)})", name))
             return ""
         return str(meta.get("package_name") or meta.get("pname") or "") if isinstance(meta, dict) else ""
@@ -280,26 +294,57 @@ def _safe_member(name: str) -> bool:
     return not pure.is_absolute() and ".." not in pure.parts and not (len(name) > 1 and name[1] == ":")
 
 
-def _load_dex_folder(path: Path) -> LoadedPackage:
+def _load_dex_folder(path: Path, limits: Limits) -> LoadedPackage:
+    """A folder of dex dumps: every regular ``*.dex`` at its top level, and its manifest if any."""
     package = LoadedPackage(str(path), "dex-folder", None)
     for dex_path in sorted((p for p in path.iterdir() if p.suffix == DEX_SUFFIX), key=lambda p: _dex_order(p.name)):
-        package.dex.append(DexSource(dex_path.name, dex_path.read_bytes))
+        if _regular(package, dex_path):
+            package.dex.append(DexSource(dex_path.name, functools.partial(_read_member_file, package, dex_path, limits)))
     manifest_path = path / MANIFEST
-    if manifest_path.is_file():
-        raw = manifest_path.read_bytes()
+    if manifest_path.exists() and _regular(package, manifest_path):
+        try:
+            raw = _read_member_file(package, manifest_path, limits)
+        except MemberError:
+            return package
         package.artifacts.append(Artifact(MANIFEST, "manifest", hashes_of(raw)))
         package.manifest = parse_manifest(package, raw, str(manifest_path), MANIFEST)
     return package
 
 
-def _dex_order(name: str) -> tuple[int, str]:
-    """classes.dex, classes2.dex, ... classes10.dex: the order Android loads them."""
-    stem = PurePosixPath(name).name
-    if stem.startswith("classes") and stem.endswith(".dex"):
-        number = stem[len("classes") : -len(".dex")]
+def _regular(package: LoadedPackage, path: Path) -> bool:
+    """Whether a file of a dex folder may be opened; a FIFO, device or socket is a problem instead."""
+    special = special_kind(path)
+    if special:
+        package.problems.append(Problem("special-file", f"{path}: refused, a {special} is not a file", path.name))
+    return not special
+
+
+def _read_member_file(package: LoadedPackage, path: Path, limits: Limits) -> bytes:
+    """One file of a dex folder, within the member cap; a failure is recorded, then raised."""
+    try:
+        size = path.stat().st_size
+        if size > limits.member_bytes:
+            problem = Problem("member-too-large", f"{path}: {size} bytes, over the {limits.member_bytes}-byte member limit", path.name)
+        else:
+            return path.read_bytes()
+    except OSError as exc:
+        problem = Problem("unreadable-file", f"{path}: cannot read ({exc.strerror or exc})", path.name)
+    package.problems.append(problem)
+    raise MemberError(problem.message)
+
+
+def _dex_number(name: str) -> int:
+    """1 for ``classes.dex``, N for ``classesN.dex`` at the top level of an APK, else 0 (not a dex Android loads)."""
+    if name.startswith("classes") and name.endswith(".dex"):
+        number = name[len("classes") : -len(".dex")]
         if number == "" or number.isdigit():
-            return (int(number or 1), stem)
-    return (10**6, stem)
+            return int(number or 1)
+    return 0
 
 
-__all__ = ["DexSource", "LoadedApk", "LoadedPackage", "hashes_of", "load", "one_line"]
+def _dex_order(name: str) -> tuple[int, str]:
+    """classes.dex, classes2.dex, ... classes10.dex: the order Android loads them; other names after."""
+    return (_dex_number(name) or 10**6, name)
+
+
+__all__ = ["DEFAULT_LIMITS", "DexSource", "LoadedApk", "LoadedPackage", "hashes_of", "load", "one_line"]

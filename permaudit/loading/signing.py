@@ -39,10 +39,9 @@ import base64
 import binascii
 import hashlib
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from asn1crypto import cms as asn1_cms
@@ -53,7 +52,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from permaudit.errors import MemberError
 from permaudit.model import Certificate, SchemeCheck, Signing
+
+from .members import Archive, Budget, Entry, Limits, open_archive
 
 __all__ = ["Certificate", "SchemeCheck", "Signing", "inspect_signing"]
 
@@ -62,7 +64,6 @@ _BLOCK_IDS = {"v2": 0x7109871A, "v3": 0xF05368C0, "v3.1": 0x1B93AD61}
 _BLOCK_MAGIC = b"APK Sig Block 42"
 _STRIPPING_PROTECTION_ATTR = 0xBEEFF00D  # v2 signed-data attribute: "also signed with scheme N"
 _CHUNK = 1 << 20
-_MAX_INFLATED = 2 << 30  # bytes of entry data v1 will inflate before giving up (zip bombs)
 _MAX_DETAIL = 300
 
 
@@ -82,118 +83,21 @@ def _one_line(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# ZIP structure, read the way apksig reads it (central directory first, UTF-8 names).
+# ZIP entries, through the project's one capped reader, judged as apksig judges them.
 
 
-@dataclass
-class _Entry:
-    name: str
-    raw_name: bytes
-    method: int
-    csize: int
-    lfh_offset: int
-
-
-@dataclass
-class _Zip:
-    eocd: int
-    cd_offset: int
-    cd_size: int
-    entries: list[_Entry]
-    error: str = ""
-    """A defect that makes Android's verifier reject the archive as a whole."""
-
-
-def _read_zip(data: bytes) -> _Zip:
-    """Locate the End of Central Directory and parse the central directory."""
-    n = len(data)
-    if n < 22:
-        raise _Fail("not a ZIP archive: too short for an End of Central Directory record")
-    eocd = -1
-    lo, pos = max(0, n - 22 - 0xFFFF), n - 22
-    while pos >= lo:  # the record whose comment runs exactly to the end of the file
-        i = data.rfind(b"PK\x05\x06", lo, pos + 4)
-        if i < 0:
-            break
-        if struct.unpack_from("<H", data, i + 20)[0] == n - i - 22:
-            eocd = i
-            break
-        pos = i - 1
-    if eocd < 0:
-        raise _Fail("not a ZIP archive: no End of Central Directory record")
-    count, cd_size, cd_offset = struct.unpack_from("<HII", data, eocd + 10)
-    zf = _Zip(eocd, cd_offset, cd_size, [])
-    if eocd >= 20 and data[eocd - 20 : eocd - 16] == b"PK\x06\x07":
-        zf.error = "ZIP64 archives are not supported by APK signature verification"
-    elif cd_offset > eocd:
-        zf.error = (
-            f"malformed ZIP: central directory offset {cd_offset} is past the End of Central Directory at {eocd}"
-        )
-    elif cd_offset + cd_size > eocd:
-        zf.error = (
-            f"malformed ZIP: central directory (offset {cd_offset}, size {cd_size}) overlaps "
-            f"the End of Central Directory at {eocd}"
-        )
-    end = min(cd_offset + cd_size, eocd)
-    pos = cd_offset
-    for index in range(count):
-        if pos + 46 > end or data[pos : pos + 4] != b"PK\x01\x02":
-            zf.error = zf.error or f"malformed ZIP: central directory record #{index + 1} at offset {pos}"
-            break
-        method, _t, _d, _crc, csize, _usize, nlen, xlen, clen = struct.unpack_from(
-            "<HHHIIIHHH", data, pos + 10
-        )
-        lfh = struct.unpack_from("<I", data, pos + 42)[0]
-        if pos + 46 + nlen + xlen + clen > end:
-            zf.error = zf.error or f"malformed ZIP: central directory record #{index + 1} at offset {pos}"
-            break
-        raw = bytes(data[pos + 46 : pos + 46 + nlen])
-        zf.entries.append(_Entry(raw.decode("utf-8", "replace"), raw, method, csize, lfh))
-        pos += 46 + nlen + xlen + clen
-    return zf
-
-
-def _entry_chunks(data: bytes, zf: _Zip, entry: _Entry, budget: list[int]) -> Iterator[bytes | memoryview]:
-    """Yield an entry's uncompressed bytes, located through its local file header."""
-
-    def fail(why: str) -> _Fail:
-        return _Fail(f"ZIP entry {_q(entry.name)}: {why}")
-
-    lfh = entry.lfh_offset
-    if lfh + 30 > zf.cd_offset or data[lfh : lfh + 4] != b"PK\x03\x04":
-        raise fail(f"no local file header at offset {lfh}")
-    nlen, xlen = struct.unpack_from("<HH", data, lfh + 26)
-    if bytes(data[lfh + 30 : lfh + 30 + nlen]) != entry.raw_name:
-        raise fail("name in local file header differs from central directory")
-    start = lfh + 30 + nlen + xlen
-    stop = start + entry.csize
-    if stop > zf.cd_offset:
-        raise fail("data runs past the start of the central directory")
-    view = memoryview(data)[start:stop]
-    if entry.method == 0:
-        budget[0] -= len(view)
-        yield view
-        return
-    if entry.method != 8:
-        raise fail(f"unsupported compression method {entry.method}")
-    inflater = zlib.decompressobj(-15)
+def _entry_chunks(zf: Archive, entry: Entry) -> Iterator[bytes | memoryview]:
+    """An entry's uncompressed bytes; apksig rejects a local header naming another entry."""
     try:
-        for off in range(0, len(view), 1 << 18):
-            piece: bytes | memoryview = view[off : off + (1 << 18)]
-            while piece:
-                out = inflater.decompress(piece, 1 << 22)
-                piece = inflater.unconsumed_tail
-                budget[0] -= len(out)
-                if budget[0] < 0:
-                    raise fail(f"entries inflate past {_MAX_INFLATED >> 30} GiB; not checked")
-                yield out
-        yield inflater.flush()
-    except zlib.error as exc:
-        raise fail(f"cannot inflate ({exc})") from None
+        if zf.local(entry).raw_name != entry.raw_name:
+            raise _Fail(f"ZIP entry {_q(entry.name)}: name in local file header differs from central directory")
+        yield from zf.chunks(entry)
+    except MemberError as exc:
+        raise _Fail(f"ZIP entry {_q(entry.name)}: {exc}") from None
 
 
-def _entry_bytes(data: bytes, zf: _Zip, entry: _Entry, budget: list[int]) -> bytes:
-    return b"".join(bytes(c) for c in _entry_chunks(data, zf, entry, budget))
+def _entry_bytes(zf: Archive, entry: Entry) -> bytes:
+    return b"".join(_entry_chunks(zf, entry))
 
 
 # --------------------------------------------------------------------------------------
@@ -274,7 +178,7 @@ def _certificate(der: bytes, schemes: tuple[str, ...]) -> Certificate:
 
     def when(key: str) -> str:
         dt = tbs["validity"][key].native
-        return str(dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return str(dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def serial() -> str:
         value = int(tbs["serial_number"].native)
@@ -573,14 +477,14 @@ def _verify_sf(
 
 
 def _check_v1(
-    data: bytes, zf: _Zip, budget: list[int], signers: list[_V1Signer]
+    zf: Archive, signers: list[_V1Signer]
 ) -> tuple[SchemeCheck, list[tuple[bytes, bool]]]:
     """Verify the JAR signature; return it with (certificate, verified) per signer.
 
     ``signers`` is filled in as they are found, so the caller can read what each .SF
     declares even when verification fails.
     """
-    names = [e.name for e in zf.entries]
+    names = [e.name for e in zf.central]
     meta = [n for n in names if n.startswith("META-INF/")]
     present = any(n.endswith((".SF", ".RSA", ".DSA", ".EC")) for n in meta)
     if not present:
@@ -593,10 +497,10 @@ def _check_v1(
             if name in seen:
                 raise _Fail(f"duplicate ZIP entry {_q(name)}")
             seen.add(name)
-        by_name = {e.name: e for e in zf.entries}
+        by_name = {e.name: e for e in zf.central}
         if "META-INF/MANIFEST.MF" not in by_name:
             raise _Fail("META-INF/MANIFEST.MF is missing")
-        manifest_raw = _entry_bytes(data, zf, by_name["META-INF/MANIFEST.MF"], budget)
+        manifest_raw = _entry_bytes(zf, by_name["META-INF/MANIFEST.MF"])
         main, individual = _parse_manifest(manifest_raw)
         sections: dict[str, _Section] = {}
         for number, part in enumerate(individual, 1):
@@ -617,15 +521,15 @@ def _check_v1(
             raise _Fail("no JAR signature: no .RSA/.DSA/.EC file with a matching .SF")
         sf_raw: dict[str, bytes] = {}
         for signer in signers:
-            sf_raw[signer.sf] = _entry_bytes(data, zf, by_name[signer.sf], budget)
-            block = _entry_bytes(data, zf, by_name[signer.block], budget)
+            sf_raw[signer.sf] = _entry_bytes(zf, by_name[signer.sf])
+            block = _entry_bytes(zf, by_name[signer.block])
             _verify_sig_block(block, sf_raw[signer.sf], signer)
         main = main or _Section(0, 0, [])
         active = [s for s in signers if _verify_sf(sf_raw[s.sf], manifest_raw, main, sections, s)]
         if not active:
             raise _Fail("no usable JAR signer: every .SF lacks Signature-Version or is malformed")
         first: tuple[str, list[str]] | None = None
-        for entry in sorted(zf.entries, key=lambda e: e.lfh_offset):
+        for entry in sorted(zf.central, key=lambda e: e.header_offset):
             name = entry.name
             if name.startswith("META-INF/") or name.endswith("/"):
                 continue
@@ -643,7 +547,7 @@ def _check_v1(
             if expected is None:
                 raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
             h = hashlib.new(expected[0])
-            for chunk in _entry_chunks(data, zf, entry, budget):
+            for chunk in _entry_chunks(zf, entry):
                 h.update(chunk)
             if h.digest() != expected[1]:
                 algorithm = expected[0].upper()
@@ -699,7 +603,7 @@ class _Block:
     error: str  # why scanning stopped early, or ""
 
 
-def _find_block(data: bytes, zf: _Zip) -> _Block | None:
+def _find_block(data: bytes, zf: Archive) -> _Block | None:
     """The APK Signing Block right before the central directory, as apksig finds it."""
     cd = zf.cd_offset
     if cd > zf.eocd or cd < 32 or data[cd - 16 : cd] != _BLOCK_MAGIC:
@@ -740,7 +644,7 @@ _V2_ALGS: dict[int, tuple[str, str, str, str]] = {
 }
 
 
-def _chunked_digest(data: bytes, zf: _Zip, block_offset: int, hash_name: str) -> bytes:
+def _chunked_digest(data: bytes, zf: Archive, block_offset: int, hash_name: str) -> bytes:
     """APK Signature Scheme v2 content digest: entries, central directory, patched EOCD."""
     eocd = bytearray(data[zf.eocd :])
     struct.pack_into("<I", eocd, 16, block_offset)
@@ -841,7 +745,7 @@ def _check_signer(raw: _Reader, scheme: str, present_ids: set[int]) -> _BlockSig
 
 
 def _check_block_scheme(
-    data: bytes, zf: _Zip, block: _Block | None, scheme: str
+    data: bytes, zf: Archive, block: _Block | None, scheme: str
 ) -> tuple[SchemeCheck, list[tuple[bytes, bool]]]:
     """Verify the v2/v3/v3.1 signature; return it with (certificate, verified) per signer."""
     ident = _BLOCK_IDS[scheme]
@@ -902,29 +806,30 @@ def _peek_cert(data: bytes, start: int, end: int) -> bytes | None:
 # --------------------------------------------------------------------------------------
 
 
-def inspect_signing(data: bytes) -> Signing:
+def inspect_signing(data: bytes, archive: Archive | None = None) -> Signing:
     """Verify every APK signature scheme of ``data`` and list the signer certificates.
 
-    Never raises: unreadable input gives ``verified=False`` checks with a one-line reason.
+    ``archive`` is ``data`` already opened by the loader, so that entries are inflated
+    within the package's caps and what is refused or read through is recorded once;
+    without it the default ``Limits`` apply. Never raises: unreadable input gives
+    ``verified=False`` checks with a one-line reason.
     """
     try:
-        return _inspect(bytes(data))
+        return _inspect(bytes(data), archive)
     except Exception as exc:  # noqa: BLE001 - last resort; a bug must not stop an audit
         detail = _one_line(f"internal error while verifying signatures: {type(exc).__name__}: {exc}")
         return Signing(tuple(SchemeCheck(s, False, False, detail) for s in _SCHEMES), ())
 
 
-def _inspect(data: bytes) -> Signing:
-    try:
-        zf = _read_zip(data)
-    except _Fail as exc:
-        return Signing(tuple(SchemeCheck(s, False, False, str(exc)) for s in _SCHEMES), ())
-    budget = [_MAX_INFLATED]
+def _inspect(data: bytes, archive: Archive | None) -> Signing:
+    zf = archive or open_archive(data, Limits(), Budget(Limits().package_bytes))
+    if zf.eocd < 0:
+        return Signing(tuple(SchemeCheck(s, False, False, zf.error) for s in _SCHEMES), ())
     certs: dict[bytes, set[str]] = {}
     checks: dict[str, SchemeCheck] = {}
 
     v1_signers: list[_V1Signer] = []
-    checks["v1"], found = _check_v1(data, zf, budget, v1_signers)
+    checks["v1"], found = _check_v1(zf, v1_signers)
     for der, ok in found:
         certs.setdefault(der, set()).update({"v1"} if ok else set())
 

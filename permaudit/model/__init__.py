@@ -14,9 +14,9 @@ from permaudit.model.code import (
     HybridEvidence,
     PermissionRequest,
 )
-from permaudit.model.common import Hashes, Level, Problem, Severity, Status
+from permaudit.model.common import Hashes, Level, Problem, Severity, Stage, Status, visible
 from permaudit.model.identity import Artifact, Certificate, SchemeCheck, Signing
-from permaudit.model.manifest import Component, DeclaredPermission, ManifestFacts, Permission
+from permaudit.model.manifest import Component, DeclaredPermission, ManifestFacts, Permission, PermissionDefiner
 from permaudit.model.result import SCHEMA_VERSION, AuditResult, Finding
 
 __all__ = [
@@ -38,10 +38,13 @@ __all__ = [
     "Level",
     "ManifestFacts",
     "Permission",
+    "PermissionDefiner",
     "PermissionRequest",
     "Problem",
     "SchemeCheck",
     "Severity",
+    "Stage",
     "Signing",
     "Status",
+    "visible",
 ]

@@ -1,8 +1,16 @@
-"""Values every stage shares: levels, statuses, problems, hashes."""
+"""Values every stage shares: levels, statuses, problems, hashes, and ``visible``.
+
+Every string taken from a package (member names, labels, URIs, class names) may hold
+terminal escape sequences, control characters or bidi overrides aimed at the reader's
+terminal or at the meaning of a line. ``visible`` shows them as ``\\x1b``, ``\\u202e``...,
+so the reader sees that they are there and nothing is hidden, reordered or executed.
+Problem messages go through it when made; formats pass every cell through it.
+"""
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -25,6 +33,14 @@ class Status(str, enum.Enum):
     COMPLETE = "complete"
     PARTIAL = "partial"  # something was read, something was not: see ``problems``
     FAILED = "failed"  # nothing usable was read
+
+
+class Stage(str, enum.Enum):
+    """A stage of the audit, to say which one a problem hit or which one was skipped by choice."""
+
+    LOAD = "load"
+    MANIFEST = "manifest"
+    CODE = "code"
 
 
 class Severity(str, enum.Enum):
@@ -55,6 +71,10 @@ class Problem:
     severity: Severity = Severity.PARTIAL
     """``note``, ``partial`` or ``failed``: see :class:`Severity`."""
 
+    def __post_init__(self) -> None:
+        """A message is one visible line whatever a package put in the names it quotes."""
+        object.__setattr__(self, "message", visible(self.message))
+
 
 @dataclass(frozen=True)
 class Hashes:
@@ -66,4 +86,21 @@ class Hashes:
     size: int
 
 
-__all__ = ["Hashes", "Level", "Problem", "Severity", "Status"]
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"  # C0 and C1 controls, DEL (ESC starts every ANSI sequence; CSI is \x9b)
+    "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"  # bidi marks, overrides, isolates; zero-width; line separators
+    "\ud800-\udfff]"  # lone surrogates: not printable, and an encoder error on a strict stream
+)
+
+
+def visible(text: object) -> str:
+    """``text`` on one line with every control, escape and bidi character written out as an escape."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+__all__ = ["Hashes", "Level", "Problem", "Severity", "Stage", "Status", "visible"]

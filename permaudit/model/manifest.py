@@ -2,27 +2,73 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class PermissionDefiner(str, enum.Enum):
+    """Who defines the permission a ``uses-permission`` names: only a defined one can be granted."""
+
+    PLATFORM = "platform"
+    """In AOSP's permission tables (any API level androguard ships, 4-36)."""
+    APP = "app"
+    """Defined by the app itself (a ``<permission>`` in its manifest)."""
+    OTHER = "other"
+    """A dotted name neither AOSP nor the app defines: another app's (``com.google.android.c2dm.permission.RECEIVE``),
+    an OEM's, a newer platform's, or a typo; granted only if an installed app defines it."""
+    INVALID = "invalid"
+    """A name without a dot that the app does not define (``READ_CONTACTS`` without ``android.permission.``):
+    no platform permission is spelled so, and Android grants nothing for it."""
 
 
 @dataclass(frozen=True)
 class Permission:
-    """One ``uses-permission`` or ``uses-permission-sdk-23`` entry, judged against the SDK range."""
+    """One requested permission entry, with the device API levels on which Android requests it.
+
+    Android decides by the device's API level, not the app's target: a ``uses-permission``
+    applies on every device the app installs on (``minSdkVersion`` up to ``<uses-sdk
+    android:maxSdkVersion>``), capped by its own ``maxSdkVersion``; a
+    ``uses-permission-sdk-23`` only from API 23.
+    """
 
     name: str
     element: str
-    """``uses-permission`` or ``uses-permission-sdk-23``."""
+    """``uses-permission`` or ``uses-permission-sdk-23`` (also for the alias ``uses-permission-sdk-m``)."""
     max_sdk: int | None
+    """The entry's ``android:maxSdkVersion``."""
     protection_level: str
-    """From AOSP's tables for the target SDK, the app's own declaration, or ``unknown``."""
+    """Normalised AOSP protection level (``dangerous``, ``signature|privileged``, ``normal|instant``), the
+    app's own declaration, or ``unknown``."""
     in_effect: bool
-    """Whether any API level in the app's min..target range grants this entry."""
-    effective_sdks: str
-    """The API levels within min..target where the entry applies, e.g. ``23-30``; empty if none."""
+    """Whether some device the app installs on requests it: the device range is non-empty and the
+    name is one Android can grant (not ``invalid``)."""
+    device_api_min: int | None
+    """Lowest device API level on which it is requested; None for an ``invalid`` name."""
+    device_api_max: int | None
+    """Highest device API level on which it is requested; None when open-ended (or for an ``invalid``
+    name). Below ``device_api_min`` when the range is empty."""
+    defined_by: PermissionDefiner
+    count: int = 1
+    """How many identical entries (same name, element and ``maxSdkVersion``) the manifest holds."""
+    note: str = ""
+    """Why a name grants nothing or may not (``not a platform permission: did you mean ...?``)."""
     category: str = ""
     """The personal data it unlocks (``contacts``, ``sms``...), empty if not sensitive."""
     split: str = ""
     """The split whose manifest requests it; empty for the base."""
+    manifest: str = "AndroidManifest.xml"
+    """Which copy of the manifest requests it: ``AndroidManifest.xml``, or ``AndroidManifest.xml#2``, ``#3``...
+    for further copies in the same archive (the two-manifest trick)."""
+
+    @property
+    def device_apis(self) -> str:
+        """The device range as text: ``23+``, ``21-28``, ``30``, or ``never``."""
+        low, high = self.device_api_min, self.device_api_max
+        if not self.in_effect or low is None:
+            return "never"
+        if high is None:
+            return f"{low}+"
+        return str(low) if low == high else f"{low}-{high}"
 
 
 @dataclass(frozen=True)
@@ -79,4 +125,4 @@ class ManifestFacts:
         return next((p for p in entries if p.in_effect), entries[0] if entries else None)
 
 
-__all__ = ['Component', 'DeclaredPermission', 'ManifestFacts', 'Permission']
+__all__ = ["Component", "DeclaredPermission", "ManifestFacts", "Permission", "PermissionDefiner"]

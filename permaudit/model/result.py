@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from permaudit.model.code import CodeFacts
-from permaudit.model.common import Hashes, Level, Problem, Status
+from permaudit.model.common import Hashes, Level, Problem, Severity, Stage, Status
 from permaudit.model.identity import Artifact, Signing
 from permaudit.model.manifest import ManifestFacts
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,10 @@ class AuditResult:
     artifacts: tuple[Artifact, ...] = ()
     manifest: ManifestFacts | None = None
     code: CodeFacts | None = None
-    """None when the bytecode stage was skipped or no dex could be read."""
+    """None when the bytecode stage was skipped (see ``skipped``), failed, or the package holds no dex."""
+    skipped: tuple[Stage, ...] = ()
+    """Stages not run by the caller's choice (``code`` with ``--manifest-only``): not analysed, as
+    opposed to analysed and found empty, and apart from what could not be read (``problems``)."""
     findings: tuple[Finding, ...] = ()
     problems: tuple[Problem, ...] = ()
     tool_version: str = ""
@@ -59,10 +62,11 @@ class AuditResult:
         return max((f.level for f in self.findings), key=lambda lv: lv.rank, default=None)
 
     def error_line(self) -> str:
-        """The one-line error for stderr, or empty when the package was read whole."""
+        """One line for stderr naming the worst problem (notes too), or empty when there is none."""
         if not self.problems:
             return ""
-        first = self.problems[0].message
+        worst = max(self.problems, key=lambda p: p.severity.rank)
+        first = worst.message
         name = self.path.replace("\\", "/").rsplit("/", 1)[-1]
         if first.startswith(self.path):
             line = first
@@ -71,7 +75,8 @@ class AuditResult:
         else:
             line = f"{self.path}: {first}"
         more = len(self.problems) - 1
-        return line + (f" (+{more} more)" if more else "")
+        prefix = "note: " if worst.severity is Severity.NOTE else ""
+        return prefix + line + (f" (+{more} more)" if more else "")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with enums as their values."""

@@ -159,13 +159,19 @@ def param_slots(ref: MethodRef, is_static: bool) -> list[tuple[str, int]]:
 
 @functools.cache
 def split_params(descriptor: str) -> list[str]:
-    body = descriptor[1 : descriptor.index(")")]
+    """The parameter types of ``(I[Ljava/lang/String;)V``; a malformed descriptor from a
+    hostile dex (an ``L`` type without its ``;``, no ``)``) is read as far as it goes."""
+    body = descriptor[1:].partition(")")[0]
     params, i = [], 0
     while i < len(body):
         j = i
-        while body[j] == "[":
+        while j < len(body) and body[j] == "[":
             j += 1
-        j = body.index(";", j) + 1 if body[j] == "L" else j + 1
+        if j < len(body) and body[j] == "L":
+            end = body.find(";", j)
+            j = len(body) if end < 0 else end + 1
+        else:
+            j += 1
         params.append(body[i:j])
         i = j
     return params
@@ -182,7 +188,8 @@ def moves_cursor(dex: DexFile, insns: Sequence[Insn]) -> bool:
 
 
 def returns(descriptor: str) -> str:
-    return descriptor[descriptor.index(")") + 1 :]
+    """The return type of a method descriptor (empty when it is malformed)."""
+    return descriptor.partition(")")[2]
 
 
 class MethodAnalyzer:
