@@ -1,4 +1,4 @@
-"""Micro-benchmark of permaudit.dexindex on one APK (a script, not a test).
+"""Micro-benchmark of permaudit.dex on one APK (a script, not a test).
 
 Compares the hot path of the audit (open every dex, look up ~200 realistic targets,
 find every instruction that uses them, decode every method found) against the floor
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from permaudit.dex.reader import DexError, DexFile
+from permaudit.dex import DexError, DexFile, validate
 
 DEFAULT_APK = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "mega-multidex.apk"
 DEX_NAME = re.compile(r"classes\d*\.dex")
@@ -157,7 +157,7 @@ def targets(dex: DexFile) -> dict[str, list[int]]:
     for cls, names in FIELDS.items():
         for name in names:
             fields.extend(dex.find_fields(cls, name))
-    types = [t for t in (dex.find_type(d) for d in TYPES) if t is not None]
+    types = [t for t in (dex._find_type(d) for d in TYPES) if t is not None]
     strings = {s for s in (dex.find_string(x) for x in STRINGS) if s is not None}
     for pat in STRING_PATTERNS:
         strings.update(dex.strings_matching(pat))
@@ -169,7 +169,7 @@ def hot_path(apk: Path) -> dict[str, float | int]:
     t0 = time.perf_counter()
     dexes = inflate(apk)
     t1 = time.perf_counter()
-    t_open = t_look = t_refs = t_code = 0.0
+    t_open = t_look = t_refs = t_code = t_valid = 0.0
     for name, data in dexes:
         a = time.perf_counter()
         try:
@@ -186,6 +186,9 @@ def hot_path(apk: Path) -> dict[str, float | int]:
         for m in found:
             out["insns"] += len(dex.code(m) or ())
         f = time.perf_counter()
+        damage = validate(dex)  # after refs(): the code index is built, as in the audit
+        assert not damage, damage[0].message
+        t_valid += time.perf_counter() - f
         t_open += b - a
         t_look += c - b
         t_refs += e - c
@@ -195,8 +198,8 @@ def hot_path(apk: Path) -> dict[str, float | int]:
         out["methods"] += len(found)
     out["targets"] = (sum(map(len, METHODS.values())) + sum(map(len, FIELDS.values())) + len(TYPES)
                       + len(STRINGS) + len(STRING_PATTERNS))
-    out.update(inflate=t1 - t0, open=t_open, lookup=t_look, refs_time=t_refs, code=t_code,
-               total=time.perf_counter() - t0)
+    out.update(inflate=t1 - t0, open=t_open, lookup=t_look, refs_time=t_refs, code=t_code, validate=t_valid,
+               total=time.perf_counter() - t0 - t_valid)
     return out
 
 
@@ -227,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"refs(): {best['refs']} instructions in {best['methods']} methods", best["refs_time"]),
         (f"code() of those methods ({best['insns']} insns)", best["code"]),
         ("hot path total (inflate included)", best["total"]),
+        ("validate() of every dex, after refs() (not in the total)", best["validate"]),
     ]
     for label, secs in rows:
         print(f"  {label:<52} {secs * 1000:9.1f} ms")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+import shlex
 
 import pytest
 
+from permaudit import model
 from permaudit.cli import main
 from permaudit.data import category_order, load
 from permaudit.formats import FORMATS
@@ -46,10 +50,53 @@ def test_every_format_is_documented() -> None:
     assert {name for name in FORMATS if f"## `{name}`" not in text} == set()
 
 
-def test_readme_first_run_is_the_real_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    command = "$ permaudit audit fixtures/apk/loan_harvest.apk\n"
-    shown = readme.split(command, 1)[1].split("```", 1)[0]
+def shown_runs() -> list[tuple[str, str, str]]:
+    """(page, command line, output) of every code block in README.md and docs/ that starts with ``$ permaudit``."""
+    runs = []
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S):
+            first, _, rest = block.partition("\n")
+            if first.startswith("$ permaudit "):
+                runs.append((page.name, first[2:], rest))
+    return runs
+
+
+def test_docs_show_runs() -> None:
+    pages = {page for page, _, _ in shown_runs()}
+    assert {"README.md", "output-formats.md"} <= pages
+
+
+@pytest.mark.parametrize(("page", "command", "shown"), shown_runs(), ids=[f"{page}:{command}" for page, command, _ in shown_runs()])
+def test_every_run_shown_in_the_docs_is_the_real_output(page: str, command: str, shown: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(ROOT)
-    assert main(["audit", "fixtures/apk/loan_harvest.apk"]) == 0
+    main(shlex.split(command)[1:])
     assert capsys.readouterr().out == shown
+
+
+def json_keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in json_keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in json_keys(v)}
+    return set()
+
+
+def test_every_field_in_the_json_is_documented_and_every_documented_field_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    """facts.md and problems.md name every key the JSON has, and name no key it lacks."""
+    fixtures = sorted(str(p) for p in (ROOT / "fixtures" / "apk").iterdir())
+    main(["audit", *fixtures, "--format", "json"])
+    keys = json_keys(json.loads(capsys.readouterr().out)) | {
+        f.name for cls in vars(model).values() if dataclasses.is_dataclass(cls) for f in dataclasses.fields(cls)
+    }
+    text = "".join((DOCS / page).read_text(encoding="utf-8") for page in ("facts.md", "problems.md", "output-formats.md"))
+    assert {k for k in keys if f"`{k}`" not in text and f"`{k}[]" not in text and f".{k}`" not in text} == set()
+    listed = set(re.findall(r"^\| `([a-z_]+)`", (DOCS / "facts.md").read_text(encoding="utf-8"), re.M))
+    values = {v for v in listed if v in documented("facts.md") and not v.islower()}
+    assert listed - keys - values - _documented_values() == set()
+
+
+def _documented_values() -> set[str]:
+    """First cells of facts.md tables that are values, not fields (kinds, categories, definers)."""
+    apis = load("apis")
+    kinds = {e["kind"] for e in apis["query_apis"] + apis["data_apis"]} | {"bulk", "lookup", "picker", "loader", "reflection"}
+    return kinds | set(category_order()) | {d.value for d in model.PermissionDefiner}

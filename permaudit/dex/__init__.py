@@ -3,7 +3,10 @@
 Pure standard library; see ``reader`` for why androguard's ``DEX()`` is not used.
 """
 
-from permaudit.dex.reader import DexFile, Insn, MethodRef
+from permaudit.dex.index import Ref
+from permaudit.dex.opcodes import Insn
+from permaudit.dex.reader import DexFile, MethodRef
+from permaudit.dex.validate import DexDamage, validate
 from permaudit.errors import DexError
 
-__all__ = ["DexError", "DexFile", "Insn", "MethodRef"]
+__all__ = ["DexDamage", "DexError", "DexFile", "Insn", "MethodRef", "Ref", "validate"]

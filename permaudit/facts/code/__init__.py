@@ -8,7 +8,7 @@ values across methods; ``settle`` decides each read's kind and writes the eviden
 
 from __future__ import annotations
 
-from permaudit.dex import DexError, DexFile
+from permaudit.dex import DexError, DexFile, validate
 from permaudit.errors import MemberError, one_line
 from permaudit.facts import hybrid
 from permaudit.facts.attribution import attribute
@@ -37,7 +37,7 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         except DexError as exc:  # the id tables are damaged: nothing in this dex can be trusted
             problems.append(Problem("bad-dex", one_line(exc), dex.name))
             continue
-        problems.extend(Problem("bad-method", f"{dex.name}: {dex.describe(m)}: not scanned ({why})", dex.name) for m, why in sorted(dex.file.skipped.items()))
+        problems.extend(Problem("bad-method", f"{why} (not scanned)", dex.name) for _, why in sorted(dex.file.skipped.items()))
         usable.append(dex)
     results = analyse(usable, problems)
     sites, references = settle(usable, results, problems)
@@ -73,7 +73,10 @@ def _hybrid_classes(dexes: list[OpenDex], problems: list[Problem]) -> list[str]:
 
 
 def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
-    """Each dex that opens and validates, and a ``DexInfo`` (hashes) for every dex that could be read."""
+    """Each dex that opens and validates, and a ``DexInfo`` (hashes) for every dex that could be read.
+
+    Validation damage confined to methods or classes is reported and the dex still read (the
+    reader refuses the damaged parts one by one); damage to its tables skips the dex."""
     dexes, infos = [], []
     for source in package.dex:
         try:
@@ -87,7 +90,10 @@ def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
             infos.append(DexInfo(source.name, hashes_of(data), 0, 0))
             continue
         infos.append(DexInfo(source.name, hashes_of(data), dex.class_count, dex.method_count))
-        dexes.append(OpenDex(source.name, dex, package.problems))
+        damage = validate(dex)  # whole-dex, linear: damage is reported even where no contacts API is involved
+        package.problems.extend(Problem("bad-dex" if d.fatal else "bad-method", d.message, source.name) for d in damage)
+        if not any(d.fatal for d in damage):
+            dexes.append(OpenDex(source.name, dex, package.problems))
     return dexes, infos
 
 
