@@ -454,6 +454,8 @@ def mutate_dex(rng: random.Random, data: bytes, desc: list[str], what: str = "cl
         return mutate_raw(rng, data, desc, what)
     for _ in range(rng.choice([1, 1, 1, 2, 3])):
         h = dex_header(d)
+        if not h:  # an earlier mutation cut it below a header
+            break
         op = rng.choice(["header"] * 3 + ["magic"] + ["table"] * 4 + ["truncate"] * 2 + ["code"] * 6 + ["string"] * 2
                         + ["descriptor"] * 2 + ["class_data"] * 2 + ["map"] + ["proto_params"] + ["raw"] * 2 + ["region"] * 2)
         if op == "header":

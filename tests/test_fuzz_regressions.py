@@ -20,7 +20,7 @@ import pytest
 import permaudit
 from permaudit.model import AuditResult, Status
 
-from .conftest import fixture
+from .conftest import corpus, fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 
@@ -126,3 +126,15 @@ def test_dex_with_its_tables_zeroed_is_not_failed_without_a_problem(tmp_path: Pa
     if result.status is not Status.COMPLETE:
         assert result.problems, f"{result.status.value} with no problem"
         assert result.error_line()
+
+
+def test_class_data_section_claimed_past_the_end_of_a_truncated_dex(tmp_path: Path) -> None:
+    """fuzz --seed 7 --only 841: exprespam's classes.dex (corpus) cut at 3176 bytes, with
+    ``file_size`` patched to match. Its map list still claims a class_data section running
+    past the new end, and the code index indexed past the bytes it had (IndexError in
+    ``dex/index.py``), an internal error that cost the whole code stage."""
+    d = bytearray(corpus("dex", "exprespam", "classes.dex").read_bytes()[:3176])
+    struct.pack_into("<I", d, 32, len(d))
+    result = audit_bytes(tmp_path, bytes(d), "x.dex")
+    assert "internal-error" not in codes(result)
+    assert result.status is Status.FAILED and "bad-dex" in codes(result)  # a bare dex with damaged tables: nothing usable

@@ -184,7 +184,8 @@ class CodeIndex:
         items = sorted((o, i) for i, o in enumerate(class_data_offs) if o)
         if not items:
             return
-        lo, hi = span
+        hi = min(span[1], len(d))  # a map may claim a section past the end of a truncated file
+        lo = min(span[0], hi)
         toks = ULEB_TOKEN.findall(d, lo, hi) if hi > lo else []
         ends_of = d[lo:hi].translate(_LEB_ENDS)  # 1 where a LEB128 ends, 0 on a continuation byte
         ends: array[int] | None = None  # ends[k]: where token k starts, relative to lo; built on the first gap

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from permaudit.dex import DexError, DexFile
 from permaudit.errors import one_line
@@ -38,7 +38,8 @@ def analyse(dexes: list[OpenDex], problems: list[Problem]) -> list[tuple[OpenDex
         wanted: set[str] = set()
         for dex in dexes:
             analyzer = MethodAnalyzer(dex.file, fields, returned)
-            seeded = _guarded(dex, problems, lambda: _callees(dex.file, handed), {})
+            no_seeds: dict[int, dict[int, Value]] = {}
+            seeded = _guarded(dex, problems, no_seeds, _callees, dex.file, handed)
             for method_idx in sorted(todo[dex.name]):
                 facts = _run(dex, analyzer, method_idx, seeded.get(method_idx), problems)
                 if facts is None:
@@ -60,7 +61,7 @@ def analyse(dexes: list[OpenDex], problems: list[Problem]) -> list[tuple[OpenDex
         returned.update(new_returns)
         asked |= wanted
         for dex in dexes:
-            todo[dex.name] = _guarded(dex, problems, lambda: _next_round(dex.file, {s: handed[s] for s in new_args}, new_fields.keys() | wanted, new_returns), set())
+            todo[dex.name] = _guarded(dex, problems, set(), _next_round, dex.file, {s: handed[s] for s in new_args}, new_fields.keys() | wanted, new_returns)
     return list(latest.values())
 
 
@@ -80,10 +81,10 @@ def _next_round(dex: DexFile, handed: dict[str, dict[int, Value]], keys: Iterabl
     return _callees(dex, handed).keys() | _field_users(dex, keys) | _callers(dex, returns)
 
 
-def _guarded(dex: OpenDex, problems: list[Problem], work: Callable[[], T], fallback: T) -> T:
+def _guarded(dex: OpenDex, problems: list[Problem], fallback: T, work: Callable[..., T], *args: Any) -> T:
     """Cross-method look-ups over one dex's tables; damage there stops following values into this dex only."""
     try:
-        return work()
+        return work(*args)
     except DexError as exc:
         problems.append(Problem("bad-dex", f"{one_line(exc)}; values not followed further in this dex", dex.name))
         return fallback
