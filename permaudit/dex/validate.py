@@ -248,8 +248,18 @@ def _code_items(dex: DexFile, out: list[DexDamage]) -> None:
         _offenders([k for k, e in enumerate(ends[:-1]) if e > starts[k + 1]],
                    lambda k: damage(starts[k], f"({n_insns[k]} code units) overlaps the code_item at 0x{starts[k + 1]:x}"),
                    out, where)
-    with_tries = [(c, n, t, e + (2 if n & 1 else 0)) for c, n, t, e in compress(zip(starts, n_insns, tries, ends), tries)
-                  if e <= size]
+    # the try items of overlapping code_items could be read once per claimant: check only the
+    # disjoint ones (the overlaps are damage already), so the work stays linear in the file size
+    nexts = list(chain(islice(starts, 1, None), [size]))
+    with_tries = []
+    for c, n, k, e, nxt in compress(zip(starts, n_insns, tries, ends, nexts), tries):
+        t = e + (2 if n & 1 else 0)
+        if e > nxt:
+            continue  # overlapping: reported above
+        if t + 8 * k > nxt:
+            out.append(damage(c, f"has {k} try items running into the next code_item at 0x{nxt:x}"))
+            continue
+        with_tries.append((c, n, k, t))
     if with_tries:
         _tries(data, size, with_tries, damage, out)
 

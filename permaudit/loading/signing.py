@@ -138,6 +138,9 @@ def _escape_dn(value: str) -> str:
 
 
 def _rfc4514(name: asn1_x509.Name) -> str:
+    """RFC 4514 text, written here rather than by ``cryptography``'s ``Name.rfc4514_string()``:
+    on real certificates (a three-letter country in the corpus) that one emits a UserWarning,
+    and silencing it takes ``warnings.catch_warnings``, process-wide and not thread-safe."""
     parts = []
     for rdn in reversed(list(name.chosen)):
         attrs = []
