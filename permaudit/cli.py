@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import logging
 import sys
 
 from loguru import logger
@@ -19,11 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from permaudit.audit import audit_all
+from permaudit.errors import one_line
 from permaudit.formats import FORMATS, render
 from permaudit.model import AuditResult, Level, Status, visible
 from permaudit.version import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,10 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         # the application, not the library, decides what reaches stderr: one line per
-        # package. androguard logs through loguru, apkInspector through the root logger.
+        # package. androguard logs through loguru, whose documented switch this is.
         logger.disable("androguard")
-        logging.getLogger().addHandler(logging.NullHandler())
-        logging.getLogger().setLevel(logging.ERROR)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("permaudit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug outside any one package: still one line, never a traceback
+        print(f"permaudit: internal error {type(exc).__name__}: {visible(one_line(exc))} (please report)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
     results: list[AuditResult] = []
     for result in audit_all(args.paths, code=not args.manifest_only):
         results.append(result)

@@ -194,3 +194,15 @@ def test_importing_and_auditing_leaves_the_standard_streams_alone() -> None:
     script = "import sys; out, err = sys.stdout, sys.stderr; import permaudit; permaudit.audit(sys.argv[1]); print(sys.stdout is out and sys.stderr is err)"
     proc = subprocess.run([sys.executable, "-c", script, str(fixture("loan_harvest.apk"))], capture_output=True, text=True, check=True)
     assert proc.stdout == "True\n"
+
+
+def test_a_bug_outside_any_package_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from permaudit import cli
+
+    def explode(*_: object, **__: object) -> str:
+        raise RuntimeError("simulated formatter bug")
+
+    monkeypatch.setattr(cli, "render", explode)
+    assert main(["audit", str(fixture("clean_app.apk")), "--manifest-only"]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "permaudit: internal error RuntimeError: simulated formatter bug (please report)\n")
