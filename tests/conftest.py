@@ -54,3 +54,24 @@ def dex_of(apk: Path, member: str = "classes.dex") -> bytes:
 
     with zipfile.ZipFile(apk) as archive:
         return archive.read(member)
+
+
+def zip_members(data: bytes) -> list[tuple[str, bytes]]:
+    """Every member of a zip, in order, duplicates included."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return [(info.filename, archive.read(info)) for info in archive.infolist()]
+
+
+def rezip(items: list[tuple[str, bytes]]) -> bytes:
+    """A deflated zip of these members, in this order (duplicates allowed)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, blob in items:
+            archive.writestr(name, blob)
+    return buf.getvalue()

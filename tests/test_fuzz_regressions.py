@@ -8,13 +8,11 @@ the safety net in ``permaudit.audit``).
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 import subprocess
 import sys
 import unicodedata
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,31 +20,20 @@ import pytest
 import permaudit
 from permaudit.model import AuditResult, Status
 
-from .conftest import corpus, fixture
+from .conftest import corpus, fixture, rezip, zip_members
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 
 
-def members(path: Path) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(path) as z:
-        return [(i.filename, z.read(i)) for i in z.infolist()]
-
-
-def rezip(items: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, blob in items:
-            z.writestr(name, blob)
-    return buf.getvalue()
 
 
 def with_member(apk: str, name: str, edit) -> bytes:  # type: ignore[no-untyped-def]
     """The fixture re-zipped with ``edit(bytes) -> bytes`` applied to one member."""
-    return rezip([(n, edit(b) if n == name else b) for n, b in members(fixture(apk))])
+    return rezip([(n, edit(b) if n == name else b) for n, b in zip_members(fixture(apk).read_bytes())])
 
 
 def fixture_member(apk: str, name: str) -> bytes:
-    return dict(members(fixture(apk)))[name]
+    return dict(zip_members(fixture(apk).read_bytes()))[name]
 
 
 def audit_bytes(tmp_path: Path, data: bytes, name: str = "in.apk") -> AuditResult:

@@ -206,3 +206,16 @@ def test_a_bug_outside_any_package_is_one_line_and_exit_2(monkeypatch: pytest.Mo
     assert main(["audit", str(fixture("clean_app.apk")), "--manifest-only"]) == 2
     out, err = capsys.readouterr()
     assert (out, err) == ("", "permaudit: internal error RuntimeError: simulated formatter bug (please report)\n")
+
+
+def test_a_damaged_dex_is_partial_even_where_no_contacts_api_is_involved(tmp_path: Path) -> None:
+    """clean_app reads nothing personal; a string id pointing into its dex header is still damage."""
+    apk = fixture("clean_app.apk")
+    dex = bytearray(dex_of(apk))
+    string_ids_off = struct.unpack_from("<I", dex, 0x3C)[0]
+    struct.pack_into("<I", dex, string_ids_off, 0x10)  # string 0's data inside the header
+    result = permaudit.audit(with_members(apk, tmp_path / "damaged.apk", {"classes.dex": bytes(dex)}))
+    assert result.status is Status.PARTIAL
+    assert [(p.code, p.member) for p in result.problems] == [("bad-dex", "classes.dex")]
+    assert "string" in result.problems[0].message and "0x10" in result.problems[0].message
+    assert result.manifest is not None and result.manifest.package == "com.example.cleanapp"

@@ -10,11 +10,9 @@ long runs are ``benchmarks/fuzz.py``.
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ import permaudit
 from permaudit.errors import DexError, PermauditError
 from permaudit.model import AuditResult, Problem, Status
 
-from .conftest import fixture
+from .conftest import fixture, rezip, zip_members
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 
@@ -47,21 +45,10 @@ def fixture_bytes(name: str) -> bytes:
     return fixture(name).read_bytes()
 
 
-def members(data: bytes) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return [(i.filename, z.read(i)) for i in z.infolist()]
-
-
-def rezip(items: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, blob in items:
-            z.writestr(name, blob)
-    return buf.getvalue()
 
 
 def replace_member(data: bytes, name: str, new: bytes) -> bytes:
-    return rezip([(n, new if n == name else b) for n, b in members(data)])
+    return rezip([(n, new if n == name else b) for n, b in zip_members(data)])
 
 
 def patch(data: bytes, edits: list[tuple[int, int, int]], cut: int | None = None) -> bytes:
@@ -112,7 +99,7 @@ def audit_files(files: dict[str, bytes], target: str) -> AuditResult:
 
 
 def fixture_dex(name: str = "loan_harvest.apk", member: str = "classes.dex") -> bytes:
-    return dict(members(fixture_bytes(name)))[member]
+    return dict(zip_members(fixture_bytes(name)))[member]
 
 
 class _Sink:
@@ -150,7 +137,7 @@ def test_audit_of_patched_zip_headers_never_raises(name: str, where: str, field:
        duplicate=st.booleans(), drop=st.booleans())
 def test_audit_of_rezipped_package_with_a_mutated_member_never_raises(
         name: str, member: int, edits: list, cut: int | None, duplicate: bool, drop: bool) -> None:
-    items = members(fixture_bytes(name))
+    items = zip_members(fixture_bytes(name))
     i = member % len(items)
     victim, blob = items[i]
     mutated = patch(blob, edits, cut) if blob else blob
@@ -174,7 +161,7 @@ MANIFEST_EDITS = st.lists(st.tuples(st.integers(0, 4096), st.sampled_from([1, 2,
 def test_parse_manifest_on_mutated_axml_returns_a_root_or_a_problem(name: str, edits: list, cut: int | None) -> None:
     from permaudit.loading.manifest_xml import parse_manifest
 
-    raw = patch(dict(members(fixture_bytes(name)))["AndroidManifest.xml"], edits, cut)
+    raw = patch(dict(zip_members(fixture_bytes(name)))["AndroidManifest.xml"], edits, cut)
     sink = _Sink()
     root = parse_manifest(sink, raw, "in.apk!AndroidManifest.xml", "")  # type: ignore[arg-type]
     if root is None:
@@ -190,7 +177,7 @@ def test_parse_manifest_on_mutated_axml_returns_a_root_or_a_problem(name: str, e
 @given(name=st.sampled_from(APKS), edits=MANIFEST_EDITS, cut=CUT)
 def test_audit_of_apk_with_mutated_manifest_never_raises(name: str, edits: list, cut: int | None) -> None:
     data = fixture_bytes(name)
-    raw = dict(members(data))["AndroidManifest.xml"]
+    raw = dict(zip_members(data))["AndroidManifest.xml"]
     audit_bytes(replace_member(data, "AndroidManifest.xml", patch(raw, edits, cut)))
 
 
@@ -200,7 +187,7 @@ def test_audit_of_apk_with_patched_manifest_string_pool_header_never_raises(name
     """The string pool header right after the file header: type, header size, size,
     stringCount, styleCount, flags, stringsStart, stylesStart."""
     data = fixture_bytes(name)
-    raw = bytearray(dict(members(data))["AndroidManifest.xml"])
+    raw = bytearray(dict(zip_members(data))["AndroidManifest.xml"])
     width = 2 if field < 4 else 4
     raw[8 + field:8 + field + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
     audit_bytes(replace_member(data, "AndroidManifest.xml", bytes(raw)))
@@ -390,7 +377,7 @@ JSON_VALUES = st.recursive(
 
 
 def xapk_with_json(blob: bytes, name: str = "manifest.json") -> bytes:
-    items = [(n, b) for n, b in members(fixture_bytes("loan_bundle.xapk")) if n != "manifest.json"]
+    items = [(n, b) for n, b in zip_members(fixture_bytes("loan_bundle.xapk")) if n != "manifest.json"]
     return rezip([(name, blob)] + items)
 
 
