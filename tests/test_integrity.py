@@ -219,3 +219,19 @@ def test_a_damaged_dex_is_partial_even_where_no_contacts_api_is_involved(tmp_pat
     assert [(p.code, p.member) for p in result.problems] == [("bad-dex", "classes.dex")]
     assert "string" in result.problems[0].message and "0x10" in result.problems[0].message
     assert result.manifest is not None and result.manifest.package == "com.example.cleanapp"
+
+
+def test_a_damaged_annotations_directory_costs_the_bridge_flag_not_the_read(tmp_path: Path) -> None:
+    """Once a single annotations_off past the end of the file dropped every site of the package."""
+    apk = fixture("webview_bridge.apk")
+    dex = bytearray(dex_of(apk))
+    class_defs_off = struct.unpack_from("<I", dex, 0x64)[0]
+    assert struct.unpack_from("<I", dex, class_defs_off + 20)[0]  # class_def 0, Bridge, has annotations
+    struct.pack_into("<I", dex, class_defs_off + 20, len(dex) + 100)
+    result = permaudit.audit(with_members(apk, tmp_path / "damaged.apk", {"classes.dex": bytes(dex)}))
+    assert result.status is Status.PARTIAL
+    assert [p.code for p in result.problems] == ["bad-dex", "bad-dex"]
+    assert "annotations_directory at 0x" in result.problems[0].message and "outside the file" in result.problems[0].message
+    assert "getContacts()Ljava/lang/String;: annotations unreadable" in result.problems[1].message
+    [site] = result.code.sites
+    assert (site.category, site.location.method, site.bridge) == ("contacts", "getContacts", False)

@@ -91,7 +91,7 @@ def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
             continue
         infos.append(DexInfo(source.name, hashes_of(data), dex.class_count, dex.method_count))
         damage = validate(dex)  # whole-dex, linear: damage is reported even where no contacts API is involved
-        package.problems.extend(Problem("bad-dex" if d.fatal else "bad-method", d.message, source.name) for d in damage)
+        package.problems.extend(Problem("bad-method" if d.method_idx is not None else "bad-dex", d.message, source.name) for d in damage)
         if not any(d.fatal for d in damage):
             dexes.append(OpenDex(source.name, dex, package.problems))
     return dexes, infos
