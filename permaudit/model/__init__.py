@@ -12,6 +12,7 @@ from permaudit.model.code import (
     DataReference,
     DexInfo,
     HybridEvidence,
+    Owner,
     PermissionRequest,
 )
 from permaudit.model.common import Hashes, Level, Problem, Severity, Stage, Status, visible
@@ -37,6 +38,7 @@ __all__ = [
     "HybridEvidence",
     "Level",
     "ManifestFacts",
+    "Owner",
     "Permission",
     "PermissionDefiner",
     "PermissionRequest",

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from permaudit.model.common import Hashes
 
 
+class Owner(enum.StrEnum):
+    """Whose code a class is (docs/attribution.md)."""
+
+    FIRST_PARTY = "first-party"
+    """Under the app's own package: the manifest ``package`` or its application class's package."""
+    THIRD_PARTY = "third-party"
+    """Under a known library prefix."""
+    UNKNOWN = "unknown"
+    """Neither: obfuscated or unrecognised code, never assumed to be the developer's own."""
+
+
 @dataclass(frozen=True)
 class Attribution:
-    """Whose code it is: the app's own, or a named third-party SDK from ``data/sdk_prefixes.json``."""
+    """Whose code it is: the app's own, a named library (``data/libraries*.tsv``), or unknown."""
 
-    owner: str
-    """``first-party`` or ``third-party``."""
+    owner: Owner
     sdk: str = ""
+    """The library's name (a bare namespace from AndroLibZoo has its prefix as name)."""
     prefix: str = ""
+    """The library prefix that matched (longest, at a ``.`` or ``$`` boundary)."""
     category: str = ""
     source: str = ""
-    """Where the prefix-to-SDK mapping comes from, so a reader can check it."""
+    """Where the mapping comes from (dataset, repository@commit, licence), so a reader can
+    check it; for first-party code, which package made it the app's own."""
 
 
 @dataclass(frozen=True)
@@ -119,4 +133,4 @@ class CodeFacts:
     hybrid: tuple[HybridEvidence, ...]
 
 
-__all__ = ['AccessSite', 'Attribution', 'CodeFacts', 'CodeLocation', 'DataReference', 'DexInfo', 'HybridEvidence', 'PermissionRequest']
+__all__ = ["AccessSite", "Attribution", "CodeFacts", "CodeLocation", "DataReference", "DexInfo", "HybridEvidence", "Owner", "PermissionRequest"]

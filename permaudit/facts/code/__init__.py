@@ -11,7 +11,7 @@ from __future__ import annotations
 from permaudit.dex import DexError, DexFile, validate
 from permaudit.errors import MemberError, one_line
 from permaudit.facts import hybrid
-from permaudit.facts.attribution import attribute
+from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex, candidates, types_with_prefix
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
@@ -40,11 +40,12 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         problems.extend(Problem("bad-method", f"{why} (not scanned)", dex.name) for _, why in sorted(dex.file.skipped.items()))
         usable.append(dex)
     results = analyse(usable, problems)
-    sites, references = settle(usable, results, problems)
+    attributor = Attributor.from_manifest(package.manifest)  # bare dex: no manifest, nothing first-party by package
+    sites, references = settle(usable, results, problems, attributor)
     requests = []
     for dex, facts in results:
         for r in facts.requests:
-            requests.append(PermissionRequest(r.api, r.permissions, location(dex, r.method_idx, r.offset, r.instruction), attribute(dex.file.method(r.method_idx).class_name)))
+            requests.append(PermissionRequest(r.api, r.permissions, location(dex, r.method_idx, r.offset, r.instruction), attributor.of(dex.file.method(r.method_idx).class_name)))
     bridges = {
         HybridEvidence("webview", s.category, "class", s.location.class_name, f"@JavascriptInterface {s.location.method}{s.location.descriptor} reads {s.category}")
         for s in sites

@@ -5,7 +5,7 @@ from __future__ import annotations
 from permaudit.data import category_rank, load
 from permaudit.dex import DexError
 from permaudit.errors import one_line
-from permaudit.facts.attribution import attribute
+from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex
 from permaudit.facts.code.dataflow import MethodFacts, Site, moves_cursor
 from permaudit.model import AccessSite, CodeLocation, DataReference, Problem
@@ -13,7 +13,7 @@ from permaudit.model import AccessSite, CodeLocation, DataReference, Problem
 LOADER_METHOD = "loadInBackground"
 
 
-def settle(dexes: list[OpenDex], results: list[tuple[OpenDex, MethodFacts]], problems: list[Problem]) -> tuple[list[AccessSite], list[DataReference]]:
+def settle(dexes: list[OpenDex], results: list[tuple[OpenDex, MethodFacts]], problems: list[Problem], attributor: Attributor) -> tuple[list[AccessSite], list[DataReference]]:
     """Decide each read's kind; keep picker queries only where a contacts picker is launched;
     list the URIs that no read used. Damage met while looking is a problem; the site stays."""
     launches = [(dex, s) for dex, facts in results for s in facts.picker_launches]
@@ -27,11 +27,11 @@ def settle(dexes: list[OpenDex], results: list[tuple[OpenDex, MethodFacts]], pro
             if site.kind == "query":
                 site.kind = _query_kind(dexes, dex, site, picked_at, problems)
             used.add(site.origin)
-            sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site, problems)
+            sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site, problems, attributor)
     for dex, site in launches:
-        sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site, problems)
+        sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site, problems, attributor)
     references = {
-        (dex.name, ref.method_idx, ref.source): DataReference(ref.category, ref.source, location(dex, ref.method_idx, ref.offset, ref.instruction), attribute(dex.file.method(ref.method_idx).class_name))
+        (dex.name, ref.method_idx, ref.source): DataReference(ref.category, ref.source, location(dex, ref.method_idx, ref.offset, ref.instruction), attributor.of(dex.file.method(ref.method_idx).class_name))
         for dex, facts in results
         for ref in facts.created
         if ref.origin not in used
@@ -82,7 +82,7 @@ def _iterated(dexes: list[OpenDex], dex: OpenDex, site: Site) -> bool:
     return False
 
 
-def _access(dex: OpenDex, site: Site, problems: list[Problem]) -> AccessSite:
+def _access(dex: OpenDex, site: Site, problems: list[Problem], attributor: Attributor) -> AccessSite:
     ref = dex.file.method(site.method_idx)
     try:
         bridge = load("apis")["javascript_interface"] in dex.file.method_annotations(site.method_idx)
@@ -95,7 +95,7 @@ def _access(dex: OpenDex, site: Site, problems: list[Problem]) -> AccessSite:
         api=site.api,
         source=site.source,
         location=location(dex, site.method_idx, site.offset, site.instruction),
-        attribution=attribute(ref.class_name),
+        attribution=attributor.of(ref.class_name),
         evidence=tuple(dict.fromkeys(site.evidence)),
         columns=tuple(dict.fromkeys(site.columns)),
         bridge=bridge,
