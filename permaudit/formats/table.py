@@ -7,12 +7,12 @@ Strings from an APK are attacker-controlled, so every cell goes through
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tabulate import tabulate
 
 from permaudit.data import category_rank
-from permaudit.model import AuditResult, CodeLocation, ManifestFacts, Permission, Stage, visible
+from permaudit.model import AuditResult, CodeLocation, Endpoint, EndpointFacts, ManifestFacts, Permission, Stage, visible
 
 def render(results: Sequence[AuditResult], **_: object) -> str:
     return "\n\n".join(_result(r) for r in results) + "\n"
@@ -86,8 +86,37 @@ def _result(result: AuditResult) -> str:
             _table("Hybrid frameworks", ["framework", "data", "evidence", "path", "detail"],
                    ([h.framework, h.category, h.evidence_kind, h.path, h.detail] for h in code.hybrid))
         )
+        if code.endpoints is not None:
+            parts.append(_endpoints(code.endpoints, where))
     parts.append(_table("Problems", ["code", "severity", "message"], ([p.code, p.severity.value, p.message] for p in result.problems)))
     return "\n\n".join(p for p in parts if p)
+
+
+def _endpoints(facts: EndpointFacts, where: Callable[[CodeLocation], str]) -> str:
+    """Each endpoint once, with whose server it is and where it was first found (+N more places)."""
+    filtered = ", ".join(f"{f.reason} {f.count}" for f in facts.filtered)
+    title = f"Endpoints ({len(facts.endpoints)}" + (f"; filtered {sum(f.count for f in facts.filtered)}: {filtered}" if filtered else "") + ")"
+    if not facts.endpoints:
+        title = "Endpoints: none found" + (f" (filtered {sum(f.count for f in facts.filtered)}: {filtered})" if filtered else "")
+    table = _table(
+        title,
+        ["endpoint", "kind", "server", "domain / service", "ip scope", "how", "where"],
+        (
+            [e.value, e.kind.value, e.owner.value, e.service or e.registrable_domain or "-", e.ip_scope.value if e.ip_scope else "-",
+             e.sources[0].construction.value if e.sources else "-", _source(e, where)]
+            for e in facts.endpoints
+        ),
+    )
+    return "\n".join([table or title, *facts.capped])
+
+
+def _source(endpoint: Endpoint, where: Callable[[CodeLocation], str]) -> str:
+    if not endpoint.sources:
+        return "-"
+    first = endpoint.sources[0]
+    place = where(first.location) if first.location is not None else " ".join(filter(None, (first.member, first.detail)))
+    more = endpoint.source_count - 1
+    return place + (f" (+{more} more)" if more else "")
 
 
 def _permissions(facts: ManifestFacts) -> str:

@@ -15,6 +15,17 @@ from permaudit.model.code import (
     Owner,
     PermissionRequest,
 )
+from permaudit.model.endpoints import (
+    Construction,
+    Endpoint,
+    EndpointFacts,
+    EndpointKind,
+    EndpointSource,
+    FilteredCount,
+    IpScope,
+    ServerOwner,
+    SourceKind,
+)
 from permaudit.model.common import Hashes, Level, Problem, Severity, Stage, Status, visible
 from permaudit.model.identity import Artifact, Certificate, SchemeCheck, Signing
 from permaudit.model.manifest import Component, DeclaredPermission, ManifestFacts, Permission, PermissionDefiner
@@ -30,12 +41,19 @@ __all__ = [
     "CodeFacts",
     "CodeLocation",
     "Component",
+    "Construction",
     "DataReference",
     "DeclaredPermission",
     "DexInfo",
+    "Endpoint",
+    "EndpointFacts",
+    "EndpointKind",
+    "EndpointSource",
+    "FilteredCount",
     "Finding",
     "Hashes",
     "HybridEvidence",
+    "IpScope",
     "Level",
     "ManifestFacts",
     "Owner",
@@ -44,9 +62,11 @@ __all__ = [
     "PermissionRequest",
     "Problem",
     "SchemeCheck",
+    "ServerOwner",
     "Severity",
     "Stage",
     "Signing",
+    "SourceKind",
     "Status",
     "visible",
 ]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from permaudit.model.common import Hashes
+
+if TYPE_CHECKING:  # endpoints.py imports CodeLocation and Attribution from here
+    from permaudit.model.endpoints import EndpointFacts
 
 
 class Owner(enum.StrEnum):
@@ -131,6 +136,9 @@ class CodeFacts:
     references: tuple[DataReference, ...]
     requests: tuple[PermissionRequest, ...]
     hybrid: tuple[HybridEvidence, ...]
+    endpoints: EndpointFacts | None = None
+    """URLs, hosts and servers named in the dex, resources, assets, native libraries and the
+    network security config (docs/endpoints.md); None when their extraction hit a bug."""
 
 
 __all__ = ["AccessSite", "Attribution", "CodeFacts", "CodeLocation", "DataReference", "DexInfo", "HybridEvidence", "Owner", "PermissionRequest"]

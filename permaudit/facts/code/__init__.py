@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from permaudit.dex import DexError, DexFile, validate
 from permaudit.errors import MemberError, one_line
+from permaudit.facts import endpoints as endpoint_stage
 from permaudit.facts import hybrid
 from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex, candidates, types_with_prefix
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
 from permaudit.loading import LoadedPackage, hashes_of
-from permaudit.model import CodeFacts, DexInfo, HybridEvidence, PermissionRequest, Problem
+from permaudit.model import CodeFacts, DexInfo, EndpointFacts, HybridEvidence, PermissionRequest, Problem
 
 
 def extract(package: LoadedPackage) -> CodeFacts | None:
@@ -56,8 +57,19 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         sites=tuple(sorted(sites, key=site_order)),
         references=tuple(sorted(references, key=site_order)),
         requests=tuple(sorted(requests, key=lambda r: (r.location.dex, r.location.signature, r.location.offset))),
+        endpoints=_endpoints(package, usable),
         hybrid=tuple(sorted(set(hybrid.scan(package.files(), _hybrid_classes(usable, problems))) | bridges, key=lambda h: (h.framework, h.path, h.detail))),
     )
+
+
+def _endpoints(package: LoadedPackage, dexes: list[OpenDex]) -> EndpointFacts | None:
+    """Endpoints over the dex files this stage opened (their code index is built already); a bug
+    in that extraction costs the endpoints only, never the code facts."""
+    try:
+        return endpoint_stage.extract(package, [(dex.name, dex.file) for dex in dexes])
+    except Exception as exc:  # a bug, not bad input: endpoint_stage turns damage into problems itself
+        package.problems.append(Problem("internal-error", f"{package.path}: internal error in endpoint extraction, {type(exc).__name__}: {one_line(exc)} (please report)"))
+        return None
 
 
 def _hybrid_classes(dexes: list[OpenDex], problems: list[Problem]) -> list[str]:
