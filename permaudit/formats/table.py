@@ -58,10 +58,11 @@ def _result(result: AuditResult) -> str:
         where = functools.partial(_where, multidex=len(code.dex) > 1)
         parts.append(
             _table(
-                f"Personal-data access in code ({_count(len(code.sites), 'site')})",
+                f"Personal-data access in code ({_count(sum(not s.via for s in code.sites), 'site')}"
+                + (f"; {sum(bool(s.via) for s in code.sites)} more at calls of wrappers)" if any(s.via for s in code.sites) else ")"),
                 ["data", "kind", "where", "api", "source", "code owner"],
                 (
-                    [s.category, s.kind + (" (JS bridge)" if s.bridge else ""), where(s.location),
+                    [s.category, s.kind + (" (JS bridge)" if s.bridge else "") + (" (via wrapper)" if s.via else ""), where(s.location),
                      _short_api(s.api), s.source or "-", s.attribution.sdk or s.attribution.owner]
                     for s in code.sites
                 ),

@@ -78,6 +78,9 @@ class AccessSite:
     """Columns the code asks for (projection, ``getColumnIndex``): ``display_name``, ``data1``..."""
     bridge: bool = False
     """The method is a ``@JavascriptInterface``: a web page can call it."""
+    via: str = ""
+    """Set on a read reported at a call of an app wrapper that does the query: ``<wrapper signature>
+    @<offset>`` of the wrapper's own read, which this one repeats. Count reads without ``via``."""
 
 
 @dataclass(frozen=True)

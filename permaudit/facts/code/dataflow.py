@@ -47,6 +47,9 @@ class Value:
     site: int = -1
     origin: str = ""
     """``dex:method@offset`` of the instruction that first named the data, to tell reads from mere references."""
+    param: int = -1
+    """The argument position it entered this method by (a caller handed it), else -1: a read of it
+    is also a read at each caller's invoke of this method (``settle``)."""
 
     def step(self, line: str) -> Value:
         return replace(self, evidence=(self.evidence + (line,))[-EVIDENCE_LIMIT:])
@@ -66,9 +69,27 @@ class Site:
     evidence: tuple[str, ...]
     origin: str = ""
     columns: tuple[str, ...] = ()
+    param: int = -1
+    """The argument position the URI came in by, else -1 (see ``Value.param``)."""
+    via: str = ""
+    """For a read at a call of a wrapper: ``<wrapper signature> @<offset>`` of the read it repeats."""
     iterated: bool = False
     returned: bool = False
     escapes: list[MethodRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Call:
+    """An invoke of an app method handing it a URI (or picked URI) at some argument positions."""
+
+    callee: str
+    """``Lcom/x/W;->a(Landroid/net/Uri;)V``."""
+    method_idx: int
+    """The calling method."""
+    offset: int
+    instruction: str
+    args: dict[int, Value]
+    """Argument position -> the value handed, its evidence ending with this invoke."""
 
 
 @dataclass
@@ -97,6 +118,8 @@ class MethodFacts:
     created: list[Site] = field(default_factory=list)
     """Every place this method names a personal-data URI, read or not (kind ``reference``)."""
     """App method signature -> {argument position: value} for values handed to app code."""
+    handed: list[Call] = field(default_factory=list)
+    """Every invoke of an app method with a URI argument, so a read inside it is also reported there."""
 
 
 @functools.cache
@@ -208,6 +231,8 @@ class MethodAnalyzer:
         self.perm_by_ref = {(e["class"], e["name"]) for e in apis["permission_apis"] if "class" in e}
         self.perm_by_name = {e["name"]: e["params_contain"] for e in apis["permission_apis"] if "class" not in e}
         self.iteration = set(apis["cursor_iteration"])
+        self.bulk_streams = apis["bulk_streams"]
+        self.builders = {(c, m) for c in apis["string_builders"]["classes"] for m in apis["string_builders"]["mutators"]}
         self.column_lookups = set(apis["cursor_columns"])
         self.picked = {(e["class"], e["name"]) for e in apis["picked_uri_sources"]}
         self.intents = {(e["class"], e["name"]) for e in apis["intent_builders"]}
@@ -223,6 +248,10 @@ class MethodAnalyzer:
         """One pass; ``seeds`` are registers known on entry (arguments passed by a caller)."""
         facts = MethodFacts()
         regs: dict[int, Value] = dict(seeds or {})
+        info = self.dex.code_info(method_idx) if seeds else None
+        if info is not None:  # arguments occupy the last ins_size registers
+            first = info.registers_size - info.ins_size
+            regs = {r: replace(v, param=r - first) if v.kind in ("data", "picked") else v for r, v in regs.items()}
         ref = self.dex.method(method_idx)
         self.where = f"{ref.class_name}->{ref.name}{ref.descriptor}"
         pending: Value | None = None
@@ -264,7 +293,7 @@ class MethodAnalyzer:
                 value = regs.get(insn.registers[0])
                 if value is not None and value.kind in ("data", "arr"):
                     fref = self.dex.field(_index(insn))
-                    facts.stores[f"{fref.class_name}->{fref.name}:{fref.type}"] = value.step(self.step(insn))
+                    facts.stores[f"{fref.class_name}->{fref.name}:{fref.type}"] = replace(value, param=-1).step(self.step(insn))
             elif op.startswith("move-object"):
                 _assign(regs, insn.registers[0], regs.get(insn.registers[1]))
             elif op == "new-array":
@@ -284,7 +313,7 @@ class MethodAnalyzer:
                 if value is not None and value.kind == "cursor":
                     facts.sites[value.site].returned = True
                 elif value is not None and value.kind in ("data", "arr") and facts.returns is None:
-                    facts.returns = value.step(self.step(insn))
+                    facts.returns = replace(value, param=-1).step(self.step(insn))
             elif op != "check-cast" and insn.registers and _defines_first(op):
                 regs.pop(insn.registers[0], None)
         return facts
@@ -327,10 +356,14 @@ class MethodAnalyzer:
             uri = next((v for t, v in args[0 if is_static else 1 :] if t == URI_TYPE), None)
             if (uri is None or uri.kind not in ("data", "picked")) and receiver is not None and receiver.kind == "data":
                 uri = receiver  # a ContentProviderClient acquired for a personal-data authority
+            if uri is not None and query.get("stream") and (uri.kind != "data" or uri.category not in query["categories"]):
+                return None  # a picked image, a file, a media item: not a read of these categories
             if uri is not None and uri.kind in ("data", "picked"):
                 kind = "picker" if uri.kind == "picked" else str(query["kind"])
+                if query.get("stream") and self._bulk_stream(uri.text):
+                    kind = "bulk"  # a vCard export: every field of the contacts named, in one read
                 category = uri.category or "contacts"
-                site = Site(category, kind, api, uri.text, method_idx, insn.offset, insn.text(self.dex), uri.evidence + (self.step(insn),), uri.origin)
+                site = Site(category, kind, api, uri.text, method_idx, insn.offset, insn.text(self.dex), uri.evidence + (self.step(insn),), uri.origin, param=uri.param)
                 projection = next((v.items for t, v in args if t == "[" + STRING_TYPE and v is not None and v.kind == "arr"), ())
                 site.columns = tuple(c for c in projection if COLUMN.fullmatch(c))
                 facts.sites.append(site)
@@ -374,16 +407,25 @@ class MethodAnalyzer:
         handed = {pos: v.step(self.step(insn)) for (_, pos), v in zip(param_slots(ref, is_static), values) if v is not None and v.kind in HANDED}
         if handed and not ref.class_name.startswith(FRAMEWORK_PREFIXES):
             facts.calls.setdefault(signature, handed)
+            uris = {pos: v for pos, v in handed.items() if v.kind in ("data", "picked")}
+            if uris:
+                facts.handed.append(Call(signature, method_idx, insn.offset, insn.text(self.dex), uris))
         if signature in self.returned:  # an app method known to return a URI or permission array
             return self.returned[signature].step(self.step(insn))
         carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None)
         if carried is None:
             return None
         carried = carried.step(self.step(insn))
+        if key in self.builders and not is_static and insn.registers:
+            regs[insn.registers[0]] = carried  # sb.append(uri): the builder holds it, whether or not the result is kept
         if ref.name == "<init>" and not is_static and insn.registers:
             regs[insn.registers[0]] = carried  # new String(bytes), new Intent(..., uri): the object carries it
             return None
         return carried if returns(ref.descriptor).startswith(("L", "[")) else None
+
+    def _bulk_stream(self, source: str) -> bool:
+        """Whether a stream read of this URI (field or string) copies many contacts at once (vCard export)."""
+        return source in self.bulk_streams["fields"] or any(re.search(p, source) for p in self.bulk_streams["patterns"])
 
     def _query_by_name(self, ref: MethodRef) -> Any:
         entry = self.query_by_name.get(ref.name)

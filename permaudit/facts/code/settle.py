@@ -7,7 +7,7 @@ from permaudit.dex import DexError
 from permaudit.errors import one_line
 from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex
-from permaudit.facts.code.dataflow import MethodFacts, Site, moves_cursor
+from permaudit.facts.code.dataflow import Call, MethodFacts, Site, moves_cursor
 from permaudit.model import AccessSite, CodeLocation, DataReference, Problem
 
 LOADER_METHOD = "loadInBackground"
@@ -17,6 +17,7 @@ def settle(dexes: list[OpenDex], results: list[tuple[OpenDex, MethodFacts]], pro
     """Decide each read's kind; keep picker queries only where a contacts picker is launched;
     list the URIs that no read used. Damage met while looking is a problem; the site stays."""
     launches = [(dex, s) for dex, facts in results for s in facts.picker_launches]
+    inner: list[tuple[OpenDex, Site]] = []
     sites: dict[tuple[str, int, int], AccessSite] = {}
     used = {s.origin for _, s in launches}
     for dex, facts in results:
@@ -28,8 +29,13 @@ def settle(dexes: list[OpenDex], results: list[tuple[OpenDex, MethodFacts]], pro
                 site.kind = _query_kind(dexes, dex, site, picked_at, problems)
             used.add(site.origin)
             sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site, problems, attributor)
+            if site.param >= 0:
+                inner.append((dex, site))
     for dex, site in launches:
         sites[(dex.name, site.method_idx, site.offset)] = _access(dex, site, problems, attributor)
+    for dex, site in _via_wrappers(results, inner):
+        used.add(site.origin)
+        sites.setdefault((dex.name, site.method_idx, site.offset), _access(dex, site, problems, attributor))
     references = {
         (dex.name, ref.method_idx, ref.source): DataReference(ref.category, ref.source, location(dex, ref.method_idx, ref.offset, ref.instruction), attributor.of(dex.file.method(ref.method_idx).class_name))
         for dex, facts in results
@@ -37,6 +43,38 @@ def settle(dexes: list[OpenDex], results: list[tuple[OpenDex, MethodFacts]], pro
         if ref.origin not in used
     }
     return list(sites.values()), list(references.values())
+
+
+def _via_wrappers(results: list[tuple[OpenDex, MethodFacts]], inner: list[tuple[OpenDex, Site]]) -> list[tuple[OpenDex, Site]]:
+    """A read of a URI that came in as an argument is also a read at each invoke handing it one.
+
+    The caller's site has the wrapper's kind, the wrapper as ``api``, the URI the caller chose
+    as ``source``, and ends its evidence with ``via wrapper <signature> @<offset>: <instruction>``,
+    the site it repeats (counted once, there), so the app code choosing the URI is on record.
+    Wrappers of wrappers are followed up to the callers that name the URI themselves."""
+    callers: dict[str, list[tuple[OpenDex, Call]]] = {}
+    for dex, facts in results:
+        for call in facts.handed:
+            callers.setdefault(call.callee, []).append((dex, call))
+    found: list[tuple[OpenDex, Site]] = []
+    seen: set[tuple[str, int, int]] = set()
+    todo = list(inner)
+    while todo:
+        dex, site = todo.pop(0)
+        wrapper = dex.file.method(site.method_idx).signature
+        for caller_dex, call in callers.get(wrapper, []):
+            value = call.args.get(site.param)
+            key = (caller_dex.name, call.method_idx, call.offset)
+            if value is None or key in seen:
+                continue
+            seen.add(key)
+            pointer = f"via wrapper {wrapper} @{site.offset:#x}: {site.instruction}"
+            derived = Site(site.category, site.kind, wrapper, value.text, call.method_idx, call.offset, call.instruction,
+                           value.evidence + (pointer,), value.origin, site.columns, param=value.param, via=f"{wrapper} @{site.offset:#x}")
+            found.append((caller_dex, derived))
+            if derived.param >= 0:
+                todo.append((caller_dex, derived))
+    return found
 
 
 def _query_kind(dexes: list[OpenDex], dex: OpenDex, site: Site, picked_at: int | None, problems: list[Problem]) -> str:
@@ -99,6 +137,7 @@ def _access(dex: OpenDex, site: Site, problems: list[Problem], attributor: Attri
         evidence=tuple(dict.fromkeys(site.evidence)),
         columns=tuple(dict.fromkeys(site.columns)),
         bridge=bridge,
+        via=site.via,
     )
 
 
