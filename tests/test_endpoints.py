@@ -337,3 +337,83 @@ def test_mutated_resource_tables_and_configs_never_raise(edits: list[tuple[int, 
     facts = endpoints.extract(fake, [])  # type: ignore[arg-type]
     assert isinstance(facts, EndpointFacts)
     assert {p.code for p in fake.problems} <= {"bad-resources"}
+
+
+# ---------------------------------------------------------------------------- APIs (data/http_apis.json)
+
+NET = "Lcom/apifixturedemo/app/Net;"
+
+
+def test_fixture_http_apis_tie_each_endpoint_to_its_api() -> None:
+    facts = extract(fixture("http_apis.apk"))
+    U, A = ServerOwner.UNKNOWN, ServerOwner.APP
+    URL, IP, HOST = EndpointKind.URL, EndpointKind.IP, EndpointKind.HOST
+    lit, cat = Construction.LITERAL, Construction.CONCATENATED
+    rows = [(e.value, e.kind, e.owner, s.construction, s.location.method, s.location.offset, s.api, s.http_method,
+             s.api_location.offset if s.api_location else None)
+            for e in facts.endpoints for s in e.sources
+            if s.location is not None and s.location.class_name == NET]
+    assert rows == [
+        ("47.52.158.74", IP, U, lit, "backup", 7, "", "", None),  # a piece of the base URL below, reaching no API itself
+        ("http://47.52.158.74:8088/", URL, U, cat, "backup", 17, "retrofit2.Retrofit$Builder.baseUrl", "", 30),
+        ("http://62.60.134.177:7702/app/input.php", URL, U, lit, "connection", 2, "java.net.URL.openConnection", "", 7),
+        ("62.60.134.178", IP, U, lit, "rawSocket", 2, "java.net.Socket.<init>", "", 6),
+        ("62.60.134.178:7702", IP, U, cat, "rawSocket", 6, "java.net.Socket.<init>", "", 6),
+        ("http://apache.datasink-fixture.net/collect", URL, U, lit, "apache", 2, "org.apache.http.client.methods.HttpPost.<init>", "POST", 4),
+        ("http://socket.datasink-fixture.net:3000", URL, U, lit, "socketIo", 0, "io.socket.client.IO.socket", "", 2),
+        ("tcp.datasink-fixture.net:9001", HOST, U, cat, "namedSocket", 6, "java.net.Socket.<init>", "", 6),
+        ("https://volley.datasink-fixture.net/post", URL, U, lit, "volley", 3, "com.android.volley.toolbox.StringRequest.<init>", "POST", 6),
+        ("https://api.apifixturedemo.com/app/", URL, A, lit, "api", 5, "retrofit2.Retrofit$Builder.baseUrl", "", 7),
+        ("https://api.apifixturedemo.com/v1/contacts", URL, A, lit, "okhttp", 5, "okhttp3.Request$Builder.url", "", 7),
+        ("https://h5.apifixturedemo.com/index.html", URL, A, lit, "web", 0, "android.webkit.WebView.loadUrl", "", 2),
+    ]
+    by_value = {e.value: e for e in facts.endpoints}
+    named = by_value["tcp.datasink-fixture.net:9001"]
+    assert (named.host, named.port, named.registrable_domain) == ("tcp.datasink-fixture.net", 9001, "datasink-fixture.net")
+    assert named.sources[0].pieces == ("tcp.datasink-fixture.net", ":", "9001")
+    raw = by_value["62.60.134.178:7702"]
+    assert (raw.host, raw.port, raw.ip_scope) == ("62.60.134.178", 7702, IpScope.PUBLIC)
+    call = by_value["http://62.60.134.177:7702/app/input.php"].sources[0].api_location
+    assert call is not None and call.instruction == "invoke-virtual {v0}, Ljava/net/URL;->openConnection()Ljava/net/URLConnection;"
+    assert [f.reason for f in facts.filtered] == ["no-host"]  # "http://", the first piece of the built base URL
+    assert facts.capped == ()
+
+
+def test_sources_without_an_api_keep_empty_fields() -> None:
+    facts = extract(fixture("endpoints.apk"))
+    assert all((s.api, s.api_location, s.http_method) == ("", None, "") for e in facts.endpoints for s in e.sources)
+
+
+def test_api_table_is_data_and_every_entry_is_complete() -> None:
+    from permaudit.data import load as load_data
+
+    table = load_data("http_apis")
+    names = {entry["api"] for entry in table["apis"]}
+    assert {"okhttp3.Request$Builder.url", "java.net.URL.<init>", "java.net.URL.openConnection", "com.android.volley.toolbox.StringRequest.<init>",
+            "com.android.volley.toolbox.JsonObjectRequest.<init>", "org.apache.http.client.methods.HttpPost.<init>",
+            "org.apache.http.client.methods.HttpGet.<init>", "io.socket.client.IO.socket", "java.net.Socket.<init>",
+            "android.webkit.WebView.loadUrl", "android.webkit.WebView.postUrl", "retrofit2.Retrofit$Builder.baseUrl"} <= names
+    for entry in table["apis"]:
+        assert entry["class"].startswith("L") and entry["class"].endswith(";") and entry["method"] and entry["library"]
+        assert entry.get("role", "sink") in ("sink", "carrier")
+
+
+def test_a_carrier_gives_way_to_the_sink_it_reaches() -> None:
+    """``new URL(s)`` (a carrier) then ``url.openConnection()`` (a sink): the sink is reported."""
+    facts = extract(fixture("http_apis.apk"))
+    sources = next(e for e in facts.endpoints if e.value == "http://62.60.134.177:7702/app/input.php").sources
+    assert [s.api for s in sources] == ["java.net.URL.openConnection"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("chat.example.net:7702", (EndpointKind.HOST, "", "chat.example.net", 7702, "")),
+        ("{?}/v1/users", (EndpointKind.URL, "", "", None, "/v1/users")),
+        ("{?}", (EndpointKind.URL, "", "", None, "")),
+    ],
+)
+def test_parse_host_port_and_unknown_base(value: str, expected: tuple[Any, ...]) -> None:
+    parsed = endpoints.parse(value)
+    assert not isinstance(parsed, str)
+    assert (parsed.kind, parsed.scheme, parsed.host, parsed.port, parsed.path) == expected

@@ -694,6 +694,191 @@ class DexFile:
                 return self._annotation_types(entries[k + 1])
         return []
 
+    def method_annotation_items(self, method_idx: int) -> list[Annotation]:
+        """The annotations on a method with their element values decoded (``Annotation``);
+        ``[]`` when it has none. Raises DexError on any structure outside the file or malformed."""
+        self._check(method_idx, self.method_count, "method")
+        off = self._annotations_directory(self._mid_h[4 * method_idx])
+        if not off:
+            return []
+        _, nfields, nmethods, _ = struct.unpack_from("<4I", self._data, off)
+        start = off + 16 + 8 * nfields
+        if start + 8 * nmethods > self._size:
+            raise self._err(f"annotations_directory at 0x{off:x} runs past the end of the file")
+        entries = struct.unpack_from(f"<{2 * nmethods}I", self._data, start)
+        for k in range(0, 2 * nmethods, 2):
+            if entries[k] == method_idx:
+                return [self._annotation_item(item, _AnnotationBudget()) for item in self._annotation_set(entries[k + 1])]
+        return []
+
+    def annotated_methods(self, types: Iterable[str], *, interfaces_only: bool = False) -> list[tuple[int, Annotation]]:
+        """Every method annotation, and every parameter annotation, whose type is one of ``types``
+        (``Lretrofit2/http/GET;``), over every class_def (only interfaces with ``interfaces_only``,
+        as Retrofit service methods are): ``(method_idx, Annotation)`` in file order, element values
+        decoded; a parameter annotation has ``parameter`` set (0-based).
+
+        Bounded on hostile input: each annotations directory, annotation set and annotation item
+        is read once however many class_defs or methods share it, the entries walked are bounded
+        by the file size, and only annotations of the wanted types are decoded. Raises DexError
+        (naming the offset) on any structure outside the file or malformed."""
+        wanted = {t for t in (self._find_type(name) for name in types) if t is not None}
+        if not wanted:
+            return []
+        d, size = self._data, self._size
+        budget = _AnnotationBudget()
+        left = [size // 4 + 1]  # entries (directory, set-ref list, set) walked: crafted overlaps cannot multiply the work
+        set_cache: dict[int, list[Annotation]] = {}
+        seen_dirs: set[int] = set()
+        out: list[tuple[int, Annotation]] = []
+
+        def matching(set_off: int) -> list[Annotation]:
+            got = set_cache.get(set_off)
+            if got is None:
+                got = []
+                items = self._annotation_set(set_off)
+                left[0] -= len(items)
+                if left[0] < 0:
+                    raise self._err(f"annotation_set at 0x{set_off:x}: annotation sets claim more entries than the file can hold")
+                for item in items:
+                    if item + 1 >= size:
+                        raise self._err(f"annotation_item at 0x{item:x} lies outside the file")
+                    type_idx, _ = self._uleb(item + 1)
+                    if type_idx in wanted:
+                        got.append(self._annotation_item(item, budget))
+                set_cache[set_off] = got
+            return got
+
+        flags, directories = self._cd[1::8], self._cd[5::8]
+        for ci, off in enumerate(directories):
+            if not off or off in seen_dirs or (interfaces_only and not flags[ci] & 0x200):
+                continue
+            seen_dirs.add(off)
+            if off + 16 > size:
+                raise self._err(f"annotations_directory at 0x{off:x} lies outside the file")
+            _, nfields, nmethods, nparams = struct.unpack_from("<4I", d, off)
+            left[0] -= nfields + nmethods + nparams
+            if left[0] < 0:
+                raise self._err(f"annotations_directory at 0x{off:x}: directories claim more entries than the file can hold")
+            start = off + 16 + 8 * nfields
+            if start + 8 * (nmethods + nparams) > size:
+                raise self._err(f"annotations_directory at 0x{off:x} runs past the end of the file")
+            entries = struct.unpack_from(f"<{2 * (nmethods + nparams)}I", d, start)
+            for k in range(0, 2 * (nmethods + nparams), 2):
+                method_idx, ref = entries[k], entries[k + 1]
+                self._check(method_idx, self.method_count, f"annotations_directory at 0x{off:x}: method")
+                if k < 2 * nmethods:
+                    out.extend((method_idx, a) for a in matching(ref))
+                    continue
+                if ref + 4 > size:
+                    raise self._err(f"annotation_set_ref_list at 0x{ref:x} lies outside the file")
+                (count,) = struct.unpack_from("<I", d, ref)
+                left[0] -= count
+                if left[0] < 0 or ref + 4 + 4 * count > size:
+                    raise self._err(f"annotation_set_ref_list at 0x{ref:x} ({count} entries) runs past the end of the file")
+                for parameter, set_off in enumerate(struct.unpack_from(f"<{count}I", d, ref + 4)):
+                    out.extend((method_idx, a._replace(parameter=parameter)) for a in matching(set_off))
+        return out
+
+    def _annotation_set(self, set_off: int) -> tuple[int, ...]:
+        """The annotation_item offsets of the annotation_set_item at ``set_off`` (0: none)."""
+        if not set_off:
+            return ()
+        if set_off + 4 > self._size:
+            raise self._err(f"annotation_set at 0x{set_off:x} lies outside the file")
+        (count,) = struct.unpack_from("<I", self._data, set_off)
+        if set_off + 4 + 4 * count > self._size:
+            raise self._err(f"annotation_set at 0x{set_off:x} ({count} entries) runs past the end of the file")
+        return struct.unpack_from(f"<{count}I", self._data, set_off + 4)
+
+    def _uleb(self, off: int) -> tuple[int, int]:
+        """(value, offset after) of the ULEB128 at ``off``; at most 5 bytes, inside the file."""
+        m = ULEB_TOKEN.match(self._data, off, min(off + 5, self._size)) if 0 <= off < self._size else None
+        if m is None:
+            raise self._err(f"LEB128 at 0x{off:x} is truncated or over-long")
+        return uleb_value(m.group()), m.end()
+
+    def _annotation_item(self, item: int, budget: _AnnotationBudget) -> Annotation:
+        """The annotation_item at ``item``: visibility byte, then an encoded_annotation."""
+        if not 0 <= item < self._size:
+            raise self._err(f"annotation_item at 0x{item:x} lies outside the file")
+        value, _ = self._encoded_annotation(item + 1, 0, budget)
+        return value._replace(visibility=self._data[item])
+
+    def _encoded_annotation(self, off: int, depth: int, budget: _AnnotationBudget) -> tuple[Annotation, int]:
+        type_idx, off = self._uleb(off)
+        count, off = self._uleb(off)
+        if count > self._size - off:
+            raise self._err(f"encoded_annotation at 0x{off:x} claims {count} elements, more than the file holds")
+        elements: list[tuple[str, Any]] = []
+        for _ in range(count):
+            name_idx, off = self._uleb(off)
+            value, off = self._encoded_value(off, depth + 1, budget)
+            elements.append((self.string(name_idx), value))
+        return Annotation(self.type_name(type_idx), tuple(elements)), off
+
+    def _encoded_value(self, off: int, depth: int, budget: _AnnotationBudget) -> tuple[Any, int]:
+        """One encoded_value at ``off``: (decoded value, offset after it). Strings as ``str``, numbers
+        as ``int``/``float``, booleans, ``None``, arrays as tuples, nested annotations as
+        ``Annotation``, types/fields/methods/enums/method types/handles as ``EncodedRef``."""
+        budget.spend(self, off)
+        if depth > _ANNOTATION_DEPTH:
+            raise self._err(f"encoded_value at 0x{off:x} nests deeper than {_ANNOTATION_DEPTH}")
+        d, size = self._data, self._size
+        if not 0 <= off < size:
+            raise self._err(f"encoded_value at 0x{off:x} lies outside the file")
+        head = d[off]
+        kind, arg = head & 0x1F, head >> 5
+        off += 1
+        if kind == 0x1C:  # array
+            if arg:
+                raise self._err(f"encoded_array at 0x{off - 1:x} has value_arg {arg}")
+            count, off = self._uleb(off)
+            if count > size - off:
+                raise self._err(f"encoded_array at 0x{off:x} claims {count} values, more than the file holds")
+            items = []
+            for _ in range(count):
+                item, off = self._encoded_value(off, depth + 1, budget)
+                items.append(item)
+            return tuple(items), off
+        if kind == 0x1D:  # annotation
+            if arg:
+                raise self._err(f"encoded_annotation value at 0x{off - 1:x} has value_arg {arg}")
+            return self._encoded_annotation(off, depth, budget)
+        if kind == 0x1E:  # null
+            if arg:
+                raise self._err(f"null encoded_value at 0x{off - 1:x} has value_arg {arg}")
+            return None, off
+        if kind == 0x1F:  # boolean
+            if arg > 1:
+                raise self._err(f"boolean encoded_value at 0x{off - 1:x} has value_arg {arg}")
+            return bool(arg), off
+        width = _VALUE_WIDTH.get(kind)
+        if width is None:
+            raise self._err(f"encoded_value at 0x{off - 1:x} has unknown value_type 0x{kind:02x}")
+        n = arg + 1
+        if n > width:
+            raise self._err(f"encoded_value at 0x{off - 1:x}: {n} bytes for a value of at most {width}")
+        if off + n > size:
+            raise self._err(f"encoded_value at 0x{off - 1:x} runs past the end of the file")
+        raw = d[off:off + n]
+        off += n
+        if kind in (0x00, 0x02, 0x04, 0x06):  # byte, short, int, long: sign-extended
+            return int.from_bytes(raw, "little", signed=True), off
+        if kind == 0x03:  # char: zero-extended
+            return int.from_bytes(raw, "little"), off
+        if kind in (0x10, 0x11):  # float, double: zero-extended to the right
+            return struct.unpack("<f" if kind == 0x10 else "<d", raw.rjust(width, b"\0"))[0], off
+        index = int.from_bytes(raw, "little")
+        if kind == 0x17:
+            return self.string(index), off
+        if kind == 0x18:
+            return EncodedRef("type", self.type_name(index)), off
+        if kind in (0x19, 0x1B):
+            return EncodedRef("enum" if kind == 0x1B else "field", self.field(index)), off
+        if kind == 0x1A:
+            return EncodedRef("method", self.method(index)), off
+        return EncodedRef("method-type" if kind == 0x15 else "method-handle", index), off
+
     # ------------------------------------------------------------------ code
 
     def map_list(self) -> list[tuple[int, int, int]]:
@@ -787,3 +972,56 @@ class DexFile:
         if not want:
             return []
         return self._code_index().refs(want, self.skipped, self.describe_method)
+
+
+# --------------------------------------------------------------------------- annotation values
+
+
+class EncodedRef(NamedTuple):
+    """An annotation element value that names a table entry: ``kind`` is ``type`` (a descriptor),
+    ``field`` / ``enum`` (a ``FieldRef``), ``method`` (a ``MethodRef``), ``method-type`` /
+    ``method-handle`` (the raw index)."""
+
+    kind: str
+    value: Any
+
+
+class Annotation(NamedTuple):
+    """One annotation with its element values decoded (``DexFile.annotated_methods``)."""
+
+    type: str
+    """``Lretrofit2/http/GET;``."""
+    elements: tuple[tuple[str, Any], ...] = ()
+    """``(name, value)`` in file order: ``(("value", "users/{id}"),)``."""
+    visibility: int = -1
+    """0 build, 1 runtime, 2 system; -1 for an annotation nested in a value."""
+    parameter: int | None = None
+    """For a parameter annotation, the parameter's position (0-based, without ``this``)."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of element ``name``, or ``default``."""
+        for key, value in self.elements:
+            if key == name:
+                return value
+        return default
+
+
+_ANNOTATION_DEPTH = 8
+"""Deepest nesting of arrays and annotations decoded in one annotation value."""
+_ANNOTATION_VALUES = 100_000
+"""Most encoded values decoded per call (a crafted value tree sharing nothing still costs file bytes)."""
+_VALUE_WIDTH = {0x00: 1, 0x02: 2, 0x03: 2, 0x04: 4, 0x06: 8, 0x10: 4, 0x11: 8,
+                0x15: 4, 0x16: 4, 0x17: 4, 0x18: 4, 0x19: 4, 0x1A: 4, 0x1B: 4}
+"""Largest byte width of each sized encoded_value type."""
+
+
+class _AnnotationBudget:
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = _ANNOTATION_VALUES
+
+    def spend(self, dex: DexFile, off: int) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise dex._err(f"annotation values: more than {_ANNOTATION_VALUES} decoded (at 0x{off:x}); given up")

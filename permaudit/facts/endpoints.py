@@ -29,9 +29,9 @@ import ipaddress
 import re
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
@@ -109,6 +109,7 @@ def extract(package: LoadedPackage, dexes: list[tuple[str, DexFile]]) -> Endpoin
     owner_of = _code_owner(package)
     for name, dex in dexes:
         _scan_dex(found, name, dex, package.problems, owner_of)
+    _join_retrofit(found)
     nsc = _nsc_member(package)
     members = 0
     for path, read in package.files():
@@ -146,6 +147,8 @@ def parse(value: str) -> Parsed | str:
     value = value.rstrip(_TRAILING)
     if len(value) > MAX_VALUE:
         return "too-long"
+    if value == UNKNOWN or value.startswith(UNKNOWN + "/"):  # a Retrofit path whose base URL is not known statically
+        return Parsed(EndpointKind.URL, value, "", "", None, value[len(UNKNOWN):])
     if "://" in value:
         try:
             parts = urlsplit(value)
@@ -176,6 +179,9 @@ def parse(value: str) -> Parsed | str:
         return Parsed(EndpointKind.IP, value, "", address, port, path)
     except ValueError:
         pass
+    if port is not None:  # host:port (java.net.Socket)
+        name = address.lower().rstrip(".")
+        return Parsed(EndpointKind.HOST, f"{name}:{port}", "", name, port, "")
     return Parsed(EndpointKind.HOST, value.lower().rstrip("."), "", value.lower().rstrip("."), None, "")
 
 
@@ -293,6 +299,9 @@ class _Collector:
         self.filtered: dict[str, list[Any]] = {}
         self.capped: list[str] = []
         self.over = 0
+        self.bases: dict[str, _Base] = {}
+        """Retrofit base URLs (``baseUrl``/``setEndpoint`` arguments) over every dex, first site of each."""
+        self.retrofit: list[_RetrofitMethod] = []
 
     def add(self, value: str, source: EndpointSource) -> None:
         parsed = parse(value)
@@ -386,6 +395,7 @@ def _code_owner(package: LoadedPackage) -> Callable[[str], Attribution]:
 
 
 def _scan_dex(found: _Collector, name: str, dex: DexFile, problems: list[Problem], owner_of: Callable[[str], Attribution]) -> None:
+    _scan_retrofit(found, name, dex, problems, owner_of)
     try:
         hits: set[int] = set()
         for needle in DEX_NEEDLES:
@@ -398,19 +408,21 @@ def _scan_dex(found: _Collector, name: str, dex: DexFile, problems: list[Problem
                 break
             if _candidate(dex.string(i)):
                 ids.add(i)
-        if not ids:
+        apis = _apis(dex)
+        port_calls = [m for m, spec in apis.items() if spec.port]
+        if not ids and not port_calls:
             return
-        refs = dex.refs(strings=sorted(ids))
+        refs = dex.refs(strings=sorted(ids), methods=port_calls)
     except DexError as exc:
         problems.append(Problem("bad-dex", f"{one_line(exc)}; endpoints of this dex not read", name))
         return
     joiners = _joiners(dex)
     by_method: dict[int, list[tuple[int, int]]] = {}
     for hit in refs:
-        by_method.setdefault(hit.method_idx, []).append((hit.offset, hit.index))
+        by_method.setdefault(hit.method_idx, []).append((hit.offset, hit.index if hit.kind == "string" else -1))
     methods = sorted(by_method)
     if len(methods) > MAX_METHODS:
-        found.cap(f"{name}: {len(methods)} methods use URL strings; the first {MAX_METHODS} decoded, literal sites of the rest listed without joining pieces")
+        found.cap(f"{name}: {len(methods)} methods use URL strings or socket APIs; the first {MAX_METHODS} decoded, literal sites of the rest listed without joining pieces")
     for n, method_idx in enumerate(methods):
         try:
             method_ref = dex.method(method_idx)
@@ -430,9 +442,186 @@ def _scan_dex(found: _Collector, name: str, dex: DexFile, problems: list[Problem
                 continue
         if insns is None:
             for offset, index in by_method[method_idx]:
-                _literal(found, name, dex.string(index), where(offset, f'const-string "{dex.string(index)}"'), owner)
+                if index >= 0:
+                    _literal(found, name, dex.string(index), where(offset, f'const-string "{dex.string(index)}"'), owner)
             continue
-        _Pass(found, name, dex, ids, where, owner, joiners).run(insns)
+        _Pass(found, name, dex, ids, where, owner, joiners, apis).run(insns)
+
+
+# ---------------------------------------------------------------------------- network APIs
+
+
+@dataclass(frozen=True)
+class _Api:
+    """One modelled network API (``data/http_apis.json``), as one dex names it."""
+
+    api: str
+    sink: bool
+    url_pos: int
+    """Position of the URL among the invoke's registers (``this`` counted; wide parameters take two)."""
+    method_pos: int = -1
+    """Volley: position of the int ``Request.Method`` parameter before the URL, else -1."""
+    port_pos: int = -1
+    """Socket: position of the int port parameter after the host, else -1."""
+    port: bool = False
+    base_url: bool = False
+    http_method: str = ""
+
+
+@functools.cache
+def _api_table() -> tuple[tuple[str, ...], dict[str, str], tuple[dict[str, Any], ...]]:
+    data = load("http_apis")
+    return tuple(data["url_types"]), dict(data["volley_methods"]), tuple(data["apis"])
+
+
+def _apis(dex: DexFile) -> dict[int, _Api]:
+    """Method id -> modelled network API, for every overload of every ``data/http_apis.json`` entry
+    this dex references (a method whose URL parameter cannot be found is not modelled)."""
+    url_types, _, table = _api_table()
+    out: dict[int, _Api] = {}
+    for entry in table:
+        for method_idx in dex.find_methods(entry["class"], entry["method"]):
+            params = _params(dex.method(method_idx).descriptor)
+            positions: list[int] = []
+            at = 1  # as called on an instance; one less for invoke-static (_Pass._api)
+            for p in params:
+                positions.append(at)
+                at += 2 if p in ("J", "D") else 1
+            url, method_pos, port_pos = 0, -1, -1
+            if entry.get("arg") != "this":
+                k = next((i for i, p in enumerate(params) if p in url_types), -1)
+                if k < 0:
+                    continue
+                url = positions[k]
+                if entry.get("http_method_arg"):
+                    method_pos = next((positions[i] for i in range(k) if params[i] == "I"), -1)
+                if entry.get("port"):
+                    port_pos = next((positions[i] for i in range(k + 1, len(params)) if params[i] == "I"), -1)
+            if entry.get("port") and port_pos < 0:
+                continue  # Socket(InetAddress, int), Socket(): no host string
+            out[method_idx] = _Api(entry["api"], entry.get("role", "sink") == "sink", url, method_pos, port_pos,
+                                   bool(entry.get("port")), bool(entry.get("base_url")), entry.get("http_method", ""))
+    return out
+
+
+def _params(descriptor: str) -> list[str]:
+    """Parameter type descriptors of a method descriptor ``(ILjava/lang/String;[B)V``."""
+    out: list[str] = []
+    i, end = 1, descriptor.find(")")
+    while 0 < i < end:
+        j = i
+        while descriptor[j] == "[":
+            j += 1
+        j = descriptor.index(";", j) + 1 if descriptor[j] == "L" else j + 1
+        out.append(descriptor[i:j])
+        i = j
+    return out
+
+
+# ---------------------------------------------------------------------------- Retrofit
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A Retrofit base URL: its text (``{?}`` for unknown pieces) and the ``baseUrl`` call it reaches."""
+
+    text: str
+    member: str
+    location: CodeLocation
+    api: str
+
+
+@dataclass(frozen=True)
+class _RetrofitMethod:
+    member: str
+    location: CodeLocation
+    owner: Attribution
+    api: str
+    """``retrofit2.http.GET``."""
+    http_method: str
+    path: str
+    """The annotation's path (``users/{id}``); empty with ``@Url``."""
+    notes: tuple[str, ...]
+    """``@Multipart``, ``@FormUrlEncoded``, ``@Url``."""
+
+
+@functools.cache
+def _retrofit_types() -> tuple[dict[str, tuple[str, str]], frozenset[str], frozenset[str]]:
+    """Annotation type -> (kind name, HTTP method); marker types; ``@Url`` types."""
+    r = load("http_apis")["retrofit"]
+    methods = {pkg + name + ";": (name, verb) for pkg in r["packages"] for name, verb in r["methods"].items()}
+    markers = frozenset(pkg + name + ";" for pkg in r["packages"] for name in r["markers"])
+    url = frozenset(pkg + r["url_parameter"] + ";" for pkg in r["packages"])
+    return methods, markers, url
+
+
+def _scan_retrofit(found: _Collector, name: str, dex: DexFile, problems: list[Problem], owner_of: Callable[[str], Attribution]) -> None:
+    """Retrofit interface methods of this dex: their HTTP method and path, read from the annotations."""
+    methods, markers, url_types = _retrofit_types()
+    try:
+        annotated = dex.annotated_methods([*methods, *markers, *url_types], interfaces_only=True)
+        by_method: dict[int, list[Any]] = {}
+        for method_idx, annotation in annotated:
+            by_method.setdefault(method_idx, []).append(annotation)
+        for count, (method_idx, annotations) in enumerate(by_method.items()):
+            if count >= MAX_METHODS:
+                found.cap(f"{name}: {len(by_method)} Retrofit-annotated methods; the first {MAX_METHODS} read")
+                break
+            http = [a for a in annotations if a.type in methods and a.parameter is None]
+            if not http:
+                continue
+            ref = dex.method(method_idx)
+            notes = tuple(sorted({"@" + a.type.rsplit("/", 1)[1][:-1] for a in annotations if a.type in markers or a.type in url_types}))
+            for a in http:
+                kind, verb = methods[a.type]
+                path = a.get("value", "") if kind != "HTTP" else a.get("path", "")
+                verb = verb or (a.get("method", "") if isinstance(a.get("method", ""), str) else "")
+                path = path if isinstance(path, str) else ""
+                shown = f'@{kind}("{path}")' if kind != "HTTP" else f'@HTTP(method="{verb}", path="{path}")'
+                text = f".annotation runtime {a.type} {shown}"
+                found.retrofit.append(_RetrofitMethod(
+                    name, CodeLocation(name, ref.class_name, ref.name, ref.descriptor, 0, text[:300]), owner_of(ref.class_name),
+                    a.type[1:-1].replace("/", "."), verb, path, notes))
+    except DexError as exc:
+        problems.append(Problem("bad-dex", f"{one_line(exc)}; Retrofit annotations of this dex not read", name))
+
+
+_HOLE = "permaudit-unknown-piece"
+"""Stands for ``{?}`` while a URL is resolved (``?`` would start a query)."""
+
+
+def resolve(base: str, path: str) -> str:
+    """``path`` resolved against ``base`` as Retrofit does (``HttpUrl.resolve``, RFC 3986 section 5.2):
+    a path starting with ``/`` replaces the base path, a relative one replaces its last segment,
+    an absolute URL replaces the base."""
+    joined = urljoin(base.replace(UNKNOWN, _HOLE), path.replace(UNKNOWN, _HOLE))
+    return joined.replace(_HOLE, UNKNOWN)
+
+
+def _join_retrofit(found: _Collector) -> None:
+    """Each Retrofit method's path against every base URL of the package (or alone, as ``pieces``)."""
+    bases = list(found.bases.values())[:MAX_BASES]
+    if len(found.bases) > MAX_BASES:
+        found.cap(f"retrofit: {len(found.bases)} base URLs; the first {MAX_BASES} joined with each interface path")
+    for method in found.retrofit:
+        path = method.path or UNKNOWN  # @Url: the whole URL is a call argument
+        notes = " ".join(method.notes)
+        source = EndpointSource(SourceKind.DEX, method.member, Construction.RETROFIT, location=method.location, code_owner=method.owner,
+                                api=method.api, http_method=method.http_method)
+        if "://" in path.partition("?")[0]:
+            found.add(path, replace(source, detail=("absolute path " + notes).strip(), pieces=(path,)))
+            continue
+        if not bases:
+            value = UNKNOWN if path == UNKNOWN else UNKNOWN + ("" if path.startswith("/") else "/") + path
+            found.add(value, replace(source, construction=Construction.PIECES, detail=("no base URL found " + notes).strip(), pieces=(UNKNOWN, path)))
+            continue
+        for base in bases:
+            detail = f"base URL {base.text}" + (f" (one of {len(bases)} base URLs)" if len(bases) > 1 else "") + (f" {notes}" if notes else "")
+            found.add(resolve(base.text, path), replace(source, detail=detail, pieces=(base.text, path), api_location=base.location))
+
+
+MAX_BASES = 16
+"""Retrofit base URLs joined with each interface path."""
 
 
 JOINERS = (
@@ -456,7 +645,7 @@ def _candidate(text: str) -> bool:
     return bool(URL_RE.search(text) or IP_STRING.fullmatch(text) or B64_RE.search(text))
 
 
-def _literal(found: _Collector, member: str, text: str, location: CodeLocation, owner: Any) -> None:
+def _literal(found: _Collector | _Pass, member: str, text: str, location: CodeLocation, owner: Any) -> None:
     for url in urls_in(text):
         found.add(url, EndpointSource(SourceKind.DEX, member, Construction.LITERAL, location=location, code_owner=owner))
     if IP_STRING.fullmatch(text):
@@ -502,6 +691,8 @@ class _Str:
     pieces: Pieces
     joined: bool = False
     """Built from more than one piece (so worth reporting as a built value)."""
+    emitted: tuple[int, ...] = ()
+    """The pass's pending sources this value produced (``_Pass.pending``), tagged with the API it reaches."""
 
 
 class _Bytes:
@@ -528,11 +719,25 @@ class _Pass:
     """One forward pass over a method: constants, builders, concat, format, base64, in instruction order."""
 
     def __init__(self, found: _Collector, member: str, dex: DexFile, ids: set[int],
-                 where: Callable[[int, str], CodeLocation], owner: Any, joiners: frozenset[int]) -> None:
+                 where: Callable[[int, str], CodeLocation], owner: Any, joiners: frozenset[int], apis: dict[int, _Api]) -> None:
         self.found, self.member, self.dex, self.ids, self.where, self.owner = found, member, dex, ids, where, owner
         self.joiners = joiners
+        self.apis = apis
+        self.pending: list[tuple[str, EndpointSource, bool]] = []
+        """(value, source, reached a sink API) found in this method, added to ``found`` when the pass ends."""
+
+    def add(self, value: str, source: EndpointSource) -> None:
+        if len(self.pending) < MAX_ENDPOINTS:
+            self.pending.append((value, source, False))
 
     def run(self, insns: Sequence[Insn]) -> None:
+        try:
+            self._run(insns)
+        finally:
+            for value, source, _ in self.pending:
+                self.found.add(value, source)
+
+    def _run(self, insns: Sequence[Insn]) -> None:
         regs: dict[int, Any] = {}
         pending: Any = None
         dex = self.dex
@@ -549,9 +754,10 @@ class _Pass:
             if op.startswith("const-string"):
                 index = insn.index if insn.index is not None else -1
                 text = dex.string(index)
+                start = len(self.pending)
                 if index in self.ids:
-                    _literal(self.found, self.member, text, self.where(insn.offset, insn.text(dex)), self.owner)
-                regs[insn.registers[0]] = _Str((text,))
+                    _literal(self, self.member, text, self.where(insn.offset, insn.text(dex)), self.owner)
+                regs[insn.registers[0]] = _Str((text,), emitted=tuple(range(start, len(self.pending))))
             elif op in ("const/4", "const/16", "const", "const/high16"):
                 regs[insn.registers[0]] = insn.literal
             elif op.startswith("move-object") or op in ("move", "move/from16", "move/16"):
@@ -582,6 +788,9 @@ class _Pass:
                     regs.pop(insn.registers[0] + 1, None)
 
     def _invoke(self, insn: Insn, regs: dict[int, Any]) -> Any:
+        api = self.apis.get(insn.index or 0)
+        if api is not None:
+            return self._api(insn, regs, api)
         if insn.index not in self.joiners:
             return None
         try:
@@ -609,7 +818,9 @@ class _Pass:
                 return self._built(insn, _pieces(args[0], STRING) + _pieces(args[1], STRING))
             if name == "valueOf" and len(args) == 1:
                 pieces = _pieces(args[0], desc[1:desc.index(")")])
-                return _Str(pieces, joined=isinstance(args[0], _Str) and args[0].joined)
+                if isinstance(args[0], _Str):
+                    return _Str(pieces, joined=args[0].joined, emitted=args[0].emitted)
+                return _Str(pieces)
             if name == "format":
                 return self._format(insn, args, desc)
             if name == "<init>" and args and isinstance(args[0], tuple) and len(args) >= 2 and isinstance(args[1], _Bytes):
@@ -658,8 +869,51 @@ class _Pass:
         out.append(text[last:])
         return self._built(insn, tuple(p for p in out if p != ""), formatted=True)
 
+    def _api(self, insn: Insn, regs: dict[int, Any], api: _Api) -> Any:
+        """A modelled network API call: the value it receives is tagged with it (``EndpointSource.api``)."""
+        shift = 1 if insn.mnemonic.startswith("invoke-static") else 0  # positions count a receiver
+
+        def arg(pos: int) -> Any:
+            pos -= shift
+            return regs.get(insn.registers[pos]) if 0 <= pos < len(insn.registers) else None
+
+        value = arg(api.url_pos)
+        if not isinstance(value, _Str):
+            return None
+        http_method = api.http_method
+        if api.method_pos >= 0:
+            code = arg(api.method_pos)
+            http_method = _api_table()[1].get(str(code), "") if isinstance(code, int) and not isinstance(code, bool) else ""
+        location = self.where(insn.offset, insn.text(self.dex))
+        for i in value.emitted:
+            url, source, sink = self.pending[i]
+            tagged = replace(source, api=api.api, api_location=location, http_method=http_method)
+            if not source.api or (api.sink and not sink):
+                self.pending[i] = (url, tagged, api.sink)
+            elif api.sink and source.api != api.api and len(self.pending) < MAX_ENDPOINTS:
+                self.pending.append((url, tagged, True))
+        text = "".join(UNKNOWN if p is None else p for p in value.pieces)
+        if api.port:
+            port = arg(api.port_pos)
+            if isinstance(port, int) and not isinstance(port, bool) and any(p for p in value.pieces if p) and "://" not in text:
+                pieces = (*(UNKNOWN if p is None else p[:200] for p in value.pieces), ":", str(port))
+                construction = Construction.PIECES if None in value.pieces else Construction.CONCATENATED
+                if len(self.pending) < MAX_ENDPOINTS:
+                    self.pending.append((f"{text}:{port}", EndpointSource(SourceKind.DEX, self.member, construction, location=location, pieces=pieces,
+                                                                         code_owner=self.owner, api=api.api, api_location=location,
+                                                                         http_method=http_method), True))
+        if api.base_url and any(p for p in value.pieces if p) and "://" in text and len(self.found.bases) < 4 * MAX_BASES:
+            self.found.bases.setdefault(text, _Base(text, self.member, location, api.api))
+        if not api.sink:  # a carrier: the URL object stands for its string
+            if self.dex.method(insn.index or 0).name == "<init>":
+                regs[insn.registers[0]] = value
+                return None
+            return value
+        return None
+
     def _built(self, insn: Insn, pieces: Pieces, formatted: bool = False) -> _Str:
         pieces = _bounded(pieces)
+        start = len(self.pending)
         value = _Str(pieces, joined=True)
         constants = [p for p in pieces if p is not None]
         if (len(pieces) > 1 or formatted) and constants:
@@ -674,7 +928,8 @@ class _Pass:
                 construction = Construction.PIECES if UNKNOWN in url else Construction.CONCATENATED
                 source = EndpointSource(SourceKind.DEX, self.member, construction, location=self.where(insn.offset, insn.text(self.dex)),
                                         pieces=shown, code_owner=self.owner)
-                self.found.add(url, source)
+                self.add(url, source)
+        value.emitted = tuple(range(start, len(self.pending)))
         return value
 
 

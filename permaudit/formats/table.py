@@ -104,11 +104,20 @@ def _endpoints(facts: EndpointFacts, where: Callable[[CodeLocation], str]) -> st
         ["endpoint", "kind", "server", "domain / service", "ip scope", "how", "where"],
         (
             [e.value, e.kind.value, e.owner.value, e.service or e.registrable_domain or "-", e.ip_scope.value if e.ip_scope else "-",
-             e.sources[0].construction.value if e.sources else "-", _source(e, where)]
+             _how(e), _source(e, where)]
             for e in facts.endpoints
         ),
     )
     return "\n".join([table or title, *facts.capped])
+
+
+def _how(endpoint: Endpoint) -> str:
+    """How the value was built, and the network API it reaches (``literal -> HttpPost POST``)."""
+    if not endpoint.sources:
+        return "-"
+    first = endpoint.sources[0]
+    api = " ".join(filter(None, (".".join(first.api.split(".")[-2:]), first.http_method)))
+    return first.construction.value + (f" -> {api}" if api else "")
 
 
 def _source(endpoint: Endpoint, where: Callable[[CodeLocation], str]) -> str:

@@ -45,6 +45,9 @@ class Construction(str, enum.Enum):
     """A base64 constant that decodes to the URL."""
     PIECES = "pieces"
     """Joined in one method, but some pieces are not constants: ``{?}`` stands for each; ``pieces`` lists the constants."""
+    RETROFIT = "retrofit"
+    """A Retrofit interface method's path (``@GET("v1/users")``, ``@HTTP(method=, path=)``) resolved against
+    a ``Retrofit.Builder().baseUrl(...)`` of the package, as Retrofit resolves it (RFC 3986)."""
 
 
 class ServerOwner(str, enum.Enum):
@@ -89,6 +92,14 @@ class EndpointSource:
     """For concatenated and pieces-only values: the pieces in order, ``{?}`` for each unknown one."""
     code_owner: Attribution | None = None
     """For dex: whose code holds the site (first-party or a named SDK)."""
+    api: str = ""
+    """For dex: the network API the value reaches in the method (``okhttp3.Request$Builder.url``,
+    ``java.net.URL.openConnection``, ``java.net.Socket.<init>``, ``retrofit2.Retrofit$Builder.baseUrl``...,
+    ``data/http_apis.json``); for Retrofit, the annotation (``retrofit2.http.GET``); empty when none is seen."""
+    api_location: CodeLocation | None = None
+    """The call the value reaches (``api``); for Retrofit, the ``baseUrl`` call the base URL was passed to."""
+    http_method: str = ""
+    """``GET``, ``POST``... when the API fixes it (Retrofit annotation, Apache ``HttpPost``, Volley's method argument)."""
 
 
 @dataclass(frozen=True)
