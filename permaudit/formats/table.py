@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from tabulate import tabulate
 
 from permaudit.data import category_rank
-from permaudit.model import AuditResult, CodeLocation, Endpoint, EndpointFacts, ManifestFacts, Permission, Stage, visible
+from permaudit.model import AuditResult, CodeLocation, Endpoint, EndpointFacts, ManifestFacts, PathFacts, Permission, Stage, visible
 
 def render(results: Sequence[AuditResult], **_: object) -> str:
     return "\n\n".join(_result(r) for r in results) + "\n"
@@ -89,6 +89,8 @@ def _result(result: AuditResult) -> str:
         )
         if code.endpoints is not None:
             parts.append(_endpoints(code.endpoints, where))
+        if code.paths is not None:
+            parts.append(_paths(code.paths, where))
     parts.append(_table("Problems", ["code", "severity", "message"], ([p.code, p.severity.value, p.message] for p in result.problems)))
     return "\n\n".join(p for p in parts if p)
 
@@ -109,6 +111,30 @@ def _endpoints(facts: EndpointFacts, where: Callable[[CodeLocation], str]) -> st
         ),
     )
     return "\n".join([table or title, *facts.capped])
+
+
+def _paths(facts: PathFacts, where: Callable[[CodeLocation], str]) -> str:
+    """One row per read: the shortest path to a send API (methods in order), or why there is none."""
+    rows = []
+    for site in facts.sites:
+        best = site.paths[0] if site.paths else None
+        if best is None:
+            rows.append([site.category, where(site.site), site.outcome.value, "-", site.note or "-", "-"])
+            continue
+        chain = " -> ".join(f"{_short_class(s.class_name)}.{s.method}@{s.offset:#x}" for s in best.steps)
+        sink = f"{_short_api(best.sink.api)} ({best.sink.kind.value})"
+        endpoint = best.endpoints[0].value + (f" (+{len(best.endpoints) - 1})" if len(best.endpoints) > 1 else "") if best.endpoints else "-"
+        outcome = "co-located: no flow to it" if site.outcome.value == "co-located" else f"{site.outcome.value}, {best.confidence.value}"
+        rows.append([site.category, where(site.site), outcome, sink, chain, endpoint])
+    reaching = sum(s.outcome.value == "path" for s in facts.sites)
+    table = _table(f"From read to send ({reaching} of {_count(len(facts.sites), 'read')} {'reaches' if len(facts.sites) == 1 else 'reach'} a send API)",
+                   ["data", "read", "outcome", "send api", "path", "endpoint"], rows)
+    return "\n".join([table, *facts.cut]) if table else ""
+
+
+def _short_class(descriptor: str) -> str:
+    """``Lcom/x/Uploader;`` -> ``Uploader``."""
+    return descriptor.rstrip(";").rsplit("/", 1)[-1]
 
 
 def _how(endpoint: Endpoint) -> str:

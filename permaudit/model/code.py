@@ -11,6 +11,7 @@ from permaudit.model.common import Hashes
 
 if TYPE_CHECKING:  # endpoints.py imports CodeLocation and Attribution from here
     from permaudit.model.endpoints import EndpointFacts
+    from permaudit.model.paths import PathFacts
 
 
 class Owner(enum.StrEnum):
@@ -142,6 +143,9 @@ class CodeFacts:
     endpoints: EndpointFacts | None = None
     """URLs, hosts and servers named in the dex, resources, assets, native libraries and the
     network security config (docs/endpoints.md); None when their extraction hit a bug."""
+    paths: PathFacts | None = None
+    """For each read: a call path to a send API, or why none was found (docs/paths.md); None when
+    the search hit a bug."""
 
 
 __all__ = ["AccessSite", "Attribution", "CodeFacts", "CodeLocation", "DataReference", "DexInfo", "HybridEvidence", "Owner", "PermissionRequest"]

@@ -8,16 +8,19 @@ values across methods; ``settle`` decides each read's kind and writes the eviden
 
 from __future__ import annotations
 
+import dataclasses
+
 from permaudit.dex import DexError, DexFile, validate
 from permaudit.errors import MemberError, one_line
 from permaudit.facts import endpoints as endpoint_stage
 from permaudit.facts import hybrid
+from permaudit.facts import paths as path_stage
 from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex, candidates, types_with_prefix
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
 from permaudit.loading import LoadedPackage, hashes_of
-from permaudit.model import CodeFacts, DexInfo, EndpointFacts, HybridEvidence, PermissionRequest, Problem
+from permaudit.model import CodeFacts, DexInfo, EndpointFacts, HybridEvidence, PathFacts, PermissionRequest, Problem
 
 
 def extract(package: LoadedPackage) -> CodeFacts | None:
@@ -52,7 +55,7 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         for s in sites
         if s.bridge
     }
-    return CodeFacts(
+    code = CodeFacts(
         dex=tuple(infos),
         sites=tuple(sorted(sites, key=site_order)),
         references=tuple(sorted(references, key=site_order)),
@@ -60,6 +63,16 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         endpoints=_endpoints(package, usable),
         hybrid=tuple(sorted(set(hybrid.scan(package.files(), _hybrid_classes(usable, problems))) | bridges, key=lambda h: (h.framework, h.path, h.detail))),
     )
+    return dataclasses.replace(code, paths=_paths(package, code, usable))
+
+
+def _paths(package: LoadedPackage, facts: CodeFacts, dexes: list[OpenDex]) -> PathFacts | None:
+    """Read-to-send paths from every read site; a bug in the search costs the paths only."""
+    try:
+        return path_stage.extract(facts, [(dex.name, dex.file) for dex in dexes])
+    except Exception as exc:  # a bug, not bad input: the search stops at what it cannot decode itself
+        package.problems.append(Problem("internal-error", f"{package.path}: internal error in read-to-send paths, {type(exc).__name__}: {one_line(exc)} (please report)"))
+        return None
 
 
 def _endpoints(package: LoadedPackage, dexes: list[OpenDex]) -> EndpointFacts | None:
