@@ -680,36 +680,27 @@ class DexFile:
 
     def method_annotations(self, method_idx: int) -> list[str]:
         """Annotation type descriptors on a method, e.g. ``['Landroid/webkit/JavascriptInterface;']``."""
-        self._check(method_idx, self.method_count, "method")
-        off = self._annotations_directory(self._mid_h[4 * method_idx])
-        if not off:
-            return []
-        _, nfields, nmethods, _ = struct.unpack_from("<4I", self._data, off)
-        start = off + 16 + 8 * nfields
-        if start + 8 * nmethods > self._size:
-            raise self._err(f"annotations_directory at 0x{off:x} runs past the end of the file")
-        entries = struct.unpack_from(f"<{2 * nmethods}I", self._data, start)
-        for k in range(0, 2 * nmethods, 2):
-            if entries[k] == method_idx:
-                return self._annotation_types(entries[k + 1])
-        return []
+        set_off = self._method_annotation_set(method_idx)
+        return self._annotation_types(set_off) if set_off else []
 
     def method_annotation_items(self, method_idx: int) -> list[Annotation]:
         """The annotations on a method with their element values decoded (``Annotation``);
         ``[]`` when it has none. Raises DexError on any structure outside the file or malformed."""
+        set_off = self._method_annotation_set(method_idx)
+        return [self._annotation_item(item, _AnnotationBudget()) for item in self._annotation_set(set_off)] if set_off else []
+
+    def _method_annotation_set(self, method_idx: int) -> int:
+        """The offset of a method's annotation_set in its class's annotations_directory, 0 if none."""
         self._check(method_idx, self.method_count, "method")
         off = self._annotations_directory(self._mid_h[4 * method_idx])
         if not off:
-            return []
+            return 0
         _, nfields, nmethods, _ = struct.unpack_from("<4I", self._data, off)
         start = off + 16 + 8 * nfields
         if start + 8 * nmethods > self._size:
             raise self._err(f"annotations_directory at 0x{off:x} runs past the end of the file")
         entries = struct.unpack_from(f"<{2 * nmethods}I", self._data, start)
-        for k in range(0, 2 * nmethods, 2):
-            if entries[k] == method_idx:
-                return [self._annotation_item(item, _AnnotationBudget()) for item in self._annotation_set(entries[k + 1])]
-        return []
+        return next((entries[k + 1] for k in range(0, 2 * nmethods, 2) if entries[k] == method_idx), 0)
 
     def annotated_methods(self, types: Iterable[str], *, interfaces_only: bool = False) -> list[tuple[int, Annotation]]:
         """Every method annotation, and every parameter annotation, whose type is one of ``types``
