@@ -28,7 +28,7 @@ import functools
 import ipaddress
 import re
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -75,6 +75,9 @@ _CLEARTEXT = ("http", "ws", "ftp")
 _URL_CHARS = r"(?:[^\s\"'<>\\^`{}|\x00-\x20\x7f-\uffff]|\{\?\})"
 URL_RE = re.compile(r"(?<![a-zA-Z0-9+.-])(?i:https?|wss?|ftp)://" + _URL_CHARS + "*")
 URL_BYTES = re.compile(rb"(?<![a-zA-Z0-9+.-])(?i:https?|wss?|ftp)://[^\s\"'<>\\^`{}|\x00-\x20\x7f-\xff]*")
+"""A URL in a blob; only ever tried where a literal ``://`` was found (``_urls_in``), so a
+large member of anything else costs one C-speed search, not a regex attempt per byte."""
+_SCHEME_BACK = 6  # len("https") + 1: how far before "://" a scheme (and its boundary) can start
 IP_PORT_BYTES = re.compile(rb"(?<![\w.:/@])(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}(?![\w.])")
 """Bare ``ip:port`` in assets and libraries (a bare dotted quad there is too often a version number)."""
 IP_STRING = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?:/" + _URL_CHARS + "*)?")
@@ -963,11 +966,34 @@ def _pieces(value: Any, type_desc: str) -> Pieces:
 # ---------------------------------------------------------------------------- members
 
 
+def _urls_in(data: bytes) -> Iterator[re.Match[bytes]]:
+    """``URL_BYTES`` matches, tried only around each literal ``://``."""
+    at = data.find(b"://")
+    while at >= 0:
+        start = max(0, at - _SCHEME_BACK)
+        match = URL_BYTES.search(data, start, at + 3 + MAX_VALUE + 8)  # past MAX_VALUE: too long ones are still seen (and filtered)
+        if match is not None and match.start() <= at:
+            yield match
+            at = data.find(b"://", max(match.end(), at + 3))
+        else:
+            at = data.find(b"://", at + 3)
+
+
+def _ip_ports_in(data: bytes) -> Iterator[re.Match[bytes]]:
+    """``IP_PORT_BYTES`` matches, tried only around each ``:`` (``255.255.255.255:`` is 16 bytes)."""
+    at = data.find(b":")
+    while at >= 0:
+        match = IP_PORT_BYTES.search(data, max(0, at - 15), at + 7)
+        if match is not None and match.start() < at < match.end():
+            yield match
+        at = data.find(b":", at + 1)
+
+
 def _scan_blob(found: _Collector, path: str, data: bytes, kind: SourceKind, *, by_line: bool) -> None:
     hits = 0
     line_starts: list[int] | None = None
-    for rx in (URL_BYTES, IP_PORT_BYTES):
-        for match in rx.finditer(data):
+    for matches in (_urls_in(data), _ip_ports_in(data)):
+        for match in matches:
             hits += 1
             if hits > MAX_MEMBER_HITS:
                 found.cap(f"{path}: more than {MAX_MEMBER_HITS} URL matches, the rest not read")
