@@ -77,6 +77,7 @@ URL_RE = re.compile(r"(?<![a-zA-Z0-9+.-])(?i:https?|wss?|ftp)://" + _URL_CHARS +
 URL_BYTES = re.compile(rb"(?<![a-zA-Z0-9+.-])(?i:https?|wss?|ftp)://[^\s\"'<>\\^`{}|\x00-\x20\x7f-\xff]*")
 """A URL in a blob; only ever tried where a literal ``://`` was found (``_urls_in``), so a
 large member of anything else costs one C-speed search, not a regex attempt per byte."""
+_URL_TAIL = re.compile(rb"[^\s\"'<>\\^`{}|\x00-\x20\x7f-\xff]*")
 _SCHEME_BACK = 6  # len("https") + 1: how far before "://" a scheme (and its boundary) can start
 IP_PORT_BYTES = re.compile(rb"(?<![\w.:/@])(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}(?![\w.])")
 """Bare ``ip:port`` in assets and libraries (a bare dotted quad there is too often a version number)."""
@@ -966,45 +967,48 @@ def _pieces(value: Any, type_desc: str) -> Pieces:
 # ---------------------------------------------------------------------------- members
 
 
-def _urls_in(data: bytes) -> Iterator[re.Match[bytes]]:
-    """``URL_BYTES`` matches, tried only around each literal ``://``."""
+def _urls_in(data: bytes) -> Iterator[tuple[int, int]]:
+    """Spans of ``URL_BYTES`` matches, tried only around each literal ``://``; a URL longer than
+    the window is followed to its real end (it is then filtered as too long, whole)."""
     at = data.find(b"://")
     while at >= 0:
-        start = max(0, at - _SCHEME_BACK)
-        match = URL_BYTES.search(data, start, at + 3 + MAX_VALUE + 8)  # past MAX_VALUE: too long ones are still seen (and filtered)
+        window = at + 3 + MAX_VALUE
+        match = URL_BYTES.search(data, max(0, at - _SCHEME_BACK), window)
         if match is not None and match.start() <= at:
-            yield match
-            at = data.find(b"://", max(match.end(), at + 3))
+            tail = _URL_TAIL.match(data, match.end()) if match.end() >= window else None  # [^...]* always matches
+            end = tail.end() if tail is not None else match.end()
+            yield match.start(), end
+            at = data.find(b"://", max(end, at + 3))
         else:
             at = data.find(b"://", at + 3)
 
 
-def _ip_ports_in(data: bytes) -> Iterator[re.Match[bytes]]:
-    """``IP_PORT_BYTES`` matches, tried only around each ``:`` (``255.255.255.255:`` is 16 bytes)."""
+def _ip_ports_in(data: bytes) -> Iterator[tuple[int, int]]:
+    """Spans of ``IP_PORT_BYTES`` matches, tried only around each ``:`` (``255.255.255.255:`` is 16 bytes)."""
     at = data.find(b":")
     while at >= 0:
         match = IP_PORT_BYTES.search(data, max(0, at - 15), at + 7)
         if match is not None and match.start() < at < match.end():
-            yield match
+            yield match.span()
         at = data.find(b":", at + 1)
 
 
 def _scan_blob(found: _Collector, path: str, data: bytes, kind: SourceKind, *, by_line: bool) -> None:
     hits = 0
     line_starts: list[int] | None = None
-    for matches in (_urls_in(data), _ip_ports_in(data)):
-        for match in matches:
+    for spans in (_urls_in(data), _ip_ports_in(data)):
+        for start, end in spans:
             hits += 1
             if hits > MAX_MEMBER_HITS:
                 found.cap(f"{path}: more than {MAX_MEMBER_HITS} URL matches, the rest not read")
                 return
-            text = match.group().decode("ascii", "replace").rstrip(_TRAILING)
+            text = data[start:end].decode("ascii", "replace").rstrip(_TRAILING)
             if by_line:
                 if line_starts is None:
                     line_starts = [m.end() for m in re.finditer(rb"\n", data)]
-                detail = f"line {bisect.bisect_right(line_starts, match.start()) + 1}"
+                detail = f"line {bisect.bisect_right(line_starts, start) + 1}"
             else:
-                detail = f"offset {match.start():#x}"
+                detail = f"offset {start:#x}"
             found.add(text, EndpointSource(kind, path, Construction.LITERAL, detail=detail))
 
 
