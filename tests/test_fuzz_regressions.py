@@ -139,3 +139,14 @@ def test_try_items_of_overlapping_code_items_are_read_once(index: int) -> None:
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
     proc = subprocess.run([sys.executable, str(script), "--seed", "7", "--only", str(index), "--max-memory", "600"], capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_a_string_index_out_of_range_in_one_method_costs_its_endpoints_only() -> None:
+    """fuzz --seed 7 --only 4095: beita's dex dump (corpus) with code units changed so a
+    const-string names string 9945 of 5619. The endpoint pass let the DexError out, and the
+    whole endpoint extraction became an internal error; now that method is a bad-method."""
+    corpus("dex", "beita_com_beita_contact", "classes.dex")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
+    proc = subprocess.run([sys.executable, str(script), "--seed", "7", "--only", "4095"], capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "[4095] partial" in proc.stdout and "'bad-method'" in proc.stdout

@@ -444,12 +444,15 @@ def _scan_dex(found: _Collector, name: str, dex: DexFile, problems: list[Problem
             except DexError as exc:
                 problems.append(Problem("bad-method", f"{name}: {one_line(exc)} (endpoints of this method not read)", name))
                 continue
-        if insns is None:
-            for offset, index in by_method[method_idx]:
-                if index >= 0:
-                    _literal(found, name, dex.string(index), where(offset, f'const-string "{dex.string(index)}"'), owner)
-            continue
-        _Pass(found, name, dex, ids, where, owner, joiners, apis).run(insns)
+        try:
+            if insns is None:
+                for offset, index in by_method[method_idx]:
+                    if index >= 0:
+                        _literal(found, name, dex.string(index), where(offset, f'const-string "{dex.string(index)}"'), owner)
+                continue
+            _Pass(found, name, dex, ids, where, owner, joiners, apis).run(insns)
+        except DexError as exc:  # an index out of range in this method's code: the other methods still count
+            problems.append(Problem("bad-method", f"{name}: {method_ref.signature}: {one_line(exc)} (endpoints of this method not read)", name))
 
 
 # ---------------------------------------------------------------------------- network APIs
