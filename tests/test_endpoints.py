@@ -215,6 +215,7 @@ class _Package:
 
     def __init__(self, members: dict[str, bytes]) -> None:
         self.members, self.manifest, self.base, self.problems = members, None, None, []
+        self.path = "in.apk"
 
     def files(self) -> Any:
         for name, data in self.members.items():
@@ -223,8 +224,10 @@ class _Package:
 
 def test_hostile_asset_output_is_capped_and_says_so() -> None:
     blob = b"\n".join(b'"https://h%d.flood-fixture.net/x"' % i for i in range(200_000))
-    facts = endpoints.extract(_Package({"assets/flood.json": blob}), [])  # type: ignore[arg-type]
+    package = _Package({"assets/flood.json": blob})
+    facts = endpoints.extract(package, [])  # type: ignore[arg-type]
     assert len(facts.endpoints) == endpoints.MAX_MEMBER_HITS
+    assert [(p.code, p.severity.value) for p in package.problems] == [("endpoints-capped", "partial")]  # not read: the result is partial
     assert any("assets/flood.json" in line and "not read" in line for line in facts.capped)
 
 

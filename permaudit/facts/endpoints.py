@@ -130,6 +130,7 @@ def extract(package: LoadedPackage, dexes: list[tuple[str, DexFile]]) -> Endpoin
         elif nsc and member == nsc:
             members += 1
             _scan_nsc(found, path, read(), package.problems)
+    package.problems.extend(Problem("endpoints-capped", f"{package.path}: {line}") for line in found.unread())
     return found.facts(members)
 
 
@@ -329,13 +330,16 @@ class _Collector:
     def cap(self, message: str) -> None:
         self.capped.append(message)
 
+    def unread(self) -> list[str]:
+        """The caps past which something was not read or not listed (the result is then partial)."""
+        over = [f"endpoints: {self.over} further occurrences of new values past the cap of {MAX_ENDPOINTS} distinct endpoints not listed"] if self.over else []
+        return self.capped + over
+
     def facts(self, members: int) -> EndpointFacts:
         endpoints = [self._endpoint(f) for f in self.found.values()]
         order = {ServerOwner.UNKNOWN: 0, ServerOwner.APP: 1, ServerOwner.THIRD_PARTY: 2}
         endpoints.sort(key=lambda e: (order[e.owner], e.registrable_domain or e.host, e.host, e.value, e.kind.value))
-        capped = list(self.capped)
-        if self.over:
-            capped.append(f"endpoints: {self.over} further occurrences of new values past the cap of {MAX_ENDPOINTS} distinct endpoints not listed")
+        capped = self.unread()
         many = sum(1 for f in self.found.values() if len(set(f.sources)) > MAX_SOURCES)
         if many:
             capped.append(f"sources: {many} endpoints named in more than {MAX_SOURCES} places; the first {MAX_SOURCES} are listed, source_count has the total")
