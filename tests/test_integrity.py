@@ -235,3 +235,20 @@ def test_a_damaged_annotations_directory_costs_the_bridge_flag_not_the_read(tmp_
     assert "getContacts()Ljava/lang/String;: annotations unreadable" in result.problems[1].message
     [site] = result.code.sites
     assert (site.category, site.location.method, site.bridge) == ("contacts", "getContacts", False)
+
+
+def test_a_second_copy_of_an_asset_is_scanned_like_the_first(tmp_path: Path) -> None:
+    """A duplicated member name must not hide a server: the copy labelled ``#2`` is read too."""
+    import zipfile
+
+    apk = tmp_path / "dup.apk"
+    apk.write_bytes(fixture("clean_app.apk").read_bytes())
+    with zipfile.ZipFile(apk, "a") as archive:
+        archive.writestr("assets/config.json", b'{"api": "https://first.dup-fixture.net/a"}')
+        archive.writestr("assets/config.json", b'{"api": "http://62.60.134.177:7702/app/input.php"}')
+    result = permaudit.audit(apk)
+    assert result.code is not None and result.code.endpoints is not None
+    found = {e.value: [s.member for s in e.sources] for e in result.code.endpoints.endpoints}
+    assert found["https://first.dup-fixture.net/a"] == ["assets/config.json"]
+    assert found["http://62.60.134.177:7702/app/input.php"] == ["assets/config.json#2"]
+    assert "duplicate-member" in [p.code for p in result.problems]

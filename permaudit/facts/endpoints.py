@@ -39,7 +39,7 @@ from permaudit.data import load
 from permaudit.dex import DexError, DexFile, Insn
 from permaudit.errors import ArscError, one_line
 from permaudit.facts import attribution
-from permaudit.loading import LoadedPackage
+from permaudit.loading import LoadedPackage, member_name
 from permaudit.model import Attribution, CodeLocation, Problem
 from permaudit.model.endpoints import (
     Construction,
@@ -117,7 +117,7 @@ def extract(package: LoadedPackage, dexes: list[tuple[str, DexFile]]) -> Endpoin
     nsc = _nsc_member(package)
     members = 0
     for path, read in package.files():
-        member = path.rpartition("!")[2]
+        member = member_name(path)
         if member == "resources.arsc":
             members += 1
             _scan_arsc(found, path, read(), package.problems)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from permaudit.data import load
+from permaudit.loading import member_name
 from permaudit.model import HybridEvidence
 
 DETAIL_MAX = 120
@@ -50,7 +51,7 @@ def scan(files: Iterable[tuple[str, Callable[[], bytes]]], classes: Iterable[str
     found: dict[tuple[str, str], list[HybridEvidence]] = {}
     present: dict[_Signature, list[str]] = {}
     for path, read in files:
-        member = path.rpartition("!")[2]  # split APKs name their members "split.apk!assets/..."
+        member = member_name(path)  # "split.apk!assets/...", and "#2" for a second copy of one name
         if not targeted.fullmatch(member):
             continue
         data: bytes | None = None

@@ -369,6 +369,14 @@ def _from_local_headers(archive: Archive) -> list[Entry]:
     return found
 
 
+def member_name(shown: str) -> str:
+    """The archive name behind a shown label: ``split.apk!assets/a.json#2`` -> ``assets/a.json``
+    (the inverse of the labelling below), so every copy of a duplicated member is matched alike."""
+    name = shown.rpartition("!")[2]
+    base, hash_, number = name.rpartition("#")
+    return base if hash_ and number.isdigit() and base else name
+
+
 def _labelled(archive: Archive, entries: list[Entry]) -> list[Entry]:
     """Give each entry its label, and note every name the archive holds more than once."""
     copies: Counter[str] = Counter()
@@ -388,4 +396,4 @@ def _labelled(archive: Archive, entries: list[Entry]) -> list[Entry]:
     return labelled
 
 
-__all__ = ["Archive", "Budget", "Entry", "Limits", "LocalHeader", "open_archive"]
+__all__ = ["Archive", "Budget", "Entry", "Limits", "LocalHeader", "member_name", "open_archive"]
