@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from permaudit.errors import InputError, one_line
+from permaudit.errors import InputError, internal_problem
 from permaudit.facts import code as code_stage
 from permaudit.facts import manifest as manifest_stage
-from permaudit.loading import DEFAULT_LIMITS, Limits, LoadedPackage, Refused, discover, load
+from permaudit.loading import (
+    DEFAULT_LIMITS,
+    Limits,
+    LoadedPackage,
+    Refused,
+    discover,
+    load,
+)
 from permaudit.model import AuditResult, Problem, Severity, Stage, Status
 from permaudit.version import __version__
 
@@ -34,7 +40,7 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     except InputError as exc:
         return _failed(path, exc.problem, skipped)
     except Exception as exc:  # a bug, not bad input: say where, keep the caller going
-        return _failed(path, _internal(Stage.LOAD, path, exc), skipped)
+        return _failed(path, internal_problem(path, f"the {Stage.LOAD.value} stage", exc), skipped)
     problems = package.problems
     facts = _stage(Stage.MANIFEST, manifest_stage.extract, package)
     code_facts = _stage(Stage.CODE, code_stage.extract, package) if code else None
@@ -84,15 +90,8 @@ def _stage(stage: Stage, extract: Callable[[LoadedPackage], T | None], package: 
     try:
         return extract(package)
     except Exception as exc:  # a bug, not bad input: the other stages' facts still stand
-        package.problems.append(_internal(stage, package.path, exc))
+        package.problems.append(internal_problem(package.path, f"the {stage.value} stage", exc))
         return None
-
-
-def _internal(stage: Stage, path: str | Path, exc: Exception) -> Problem:
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    where = f"{Path(frame.filename).name}:{frame.lineno}"
-    message = f"{path}: internal error in the {stage.value} stage, {type(exc).__name__} at {where}: {one_line(exc)} (please report)"
-    return Problem("internal-error", message)
 
 
 def _failed(path: str | Path, problem: Problem, skipped: tuple[Stage, ...]) -> AuditResult:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-
-from loguru import logger
 from collections.abc import Sequence
 from pathlib import Path
+
+from loguru import logger
 
 from permaudit.audit import audit_all
 from permaudit.errors import one_line

@@ -7,6 +7,9 @@ and say why in one line, and so that a caller catching ``PermauditError`` catche
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 from permaudit.model.common import Problem
 
 
@@ -34,10 +37,18 @@ class DexError(PermauditError):
     """A dex file (or one part of it) is malformed."""
 
 
+def internal_problem(path: object, where: str, exc: Exception) -> Problem:
+    """A bug (not bad input) met ``where`` (``the code stage``, ``endpoint extraction``) as a
+    problem naming the exception and the source line, so the caller can keep what it has."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    line = f"{Path(frame.filename).name}:{frame.lineno}"
+    return Problem("internal-error", f"{path}: internal error in {where}, {type(exc).__name__} at {line}: {one_line(exc)} (please report)")
+
+
 def one_line(exc: BaseException) -> str:
     """An exception as one line of at most 160 characters, for a problem message."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-__all__ = ["ArscError", "DexError", "InputError", "MemberError", "PermauditError", "one_line"]
+__all__ = ["ArscError", "DexError", "InputError", "MemberError", "PermauditError", "internal_problem", "one_line"]

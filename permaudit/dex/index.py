@@ -29,7 +29,14 @@ from itertools import accumulate, repeat
 from operator import sub
 from typing import NamedTuple
 
-from permaudit.dex.opcodes import _KIND_OPS, _LITTLE, _OP_KIND, _OP_LEN, _UNIT_LEN, _payload_len
+from permaudit.dex.opcodes import (
+    _KIND_OPS,
+    _LITTLE,
+    _OP_KIND,
+    _OP_LEN,
+    _UNIT_LEN,
+    _payload_len,
+)
 from permaudit.errors import DexError
 
 __all__ = ["CodeIndex", "Ref"]

@@ -12,7 +12,18 @@ from collections.abc import Callable, Iterable, Sequence
 from tabulate import tabulate
 
 from permaudit.data import category_rank
-from permaudit.model import AuditResult, CodeLocation, Endpoint, EndpointFacts, ManifestFacts, PathFacts, Permission, Stage, visible
+from permaudit.model import (
+    AuditResult,
+    CodeLocation,
+    Endpoint,
+    EndpointFacts,
+    ManifestFacts,
+    PathFacts,
+    Permission,
+    Stage,
+    visible,
+)
+
 
 def render(results: Sequence[AuditResult], **_: object) -> str:
     return "\n\n".join(_result(r) for r in results) + "\n"

@@ -8,7 +8,15 @@ values and ``signing`` verifies signatures. Whatever cannot be read becomes a
 """
 
 from permaudit.loading.members import Limits, member_name
-from permaudit.loading.package import DEFAULT_LIMITS, DexSource, LoadedApk, LoadedPackage, hashes_of, load, one_line
+from permaudit.loading.package import (
+    DEFAULT_LIMITS,
+    DexSource,
+    LoadedApk,
+    LoadedPackage,
+    hashes_of,
+    load,
+    one_line,
+)
 from permaudit.loading.walk import Refused, discover, is_dex_folder
 
 __all__ = ["DEFAULT_LIMITS", "DexSource", "Limits", "LoadedApk", "LoadedPackage", "Refused", "discover", "hashes_of", "is_dex_folder", "load", "member_name", "one_line"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from permaudit.model import Problem, Severity

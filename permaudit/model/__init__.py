@@ -15,6 +15,15 @@ from permaudit.model.code import (
     Owner,
     PermissionRequest,
 )
+from permaudit.model.common import (
+    Hashes,
+    Level,
+    Problem,
+    Severity,
+    Stage,
+    Status,
+    visible,
+)
 from permaudit.model.endpoints import (
     Construction,
     Endpoint,
@@ -26,10 +35,25 @@ from permaudit.model.endpoints import (
     ServerOwner,
     SourceKind,
 )
-from permaudit.model.paths import Confidence, Edge, Outcome, PathFacts, PathStep, SendPath, Sink, SinkKind, SitePaths
-from permaudit.model.common import Hashes, Level, Problem, Severity, Stage, Status, visible
 from permaudit.model.identity import Artifact, Certificate, SchemeCheck, Signing
-from permaudit.model.manifest import Component, DeclaredPermission, ManifestFacts, Permission, PermissionDefiner
+from permaudit.model.manifest import (
+    Component,
+    DeclaredPermission,
+    ManifestFacts,
+    Permission,
+    PermissionDefiner,
+)
+from permaudit.model.paths import (
+    Confidence,
+    Edge,
+    Outcome,
+    PathFacts,
+    PathStep,
+    SendPath,
+    Sink,
+    SinkKind,
+    SitePaths,
+)
 from permaudit.model.result import SCHEMA_VERSION, AuditResult, Finding
 
 __all__ = [

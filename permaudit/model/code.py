@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from permaudit.model.common import Hashes

@@ -9,9 +9,11 @@ values across methods; ``settle`` decides each read's kind and writes the eviden
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from permaudit.dex import DexError, DexFile, validate
-from permaudit.errors import MemberError, one_line
+from permaudit.errors import MemberError, internal_problem, one_line
 from permaudit.facts import endpoints as endpoint_stage
 from permaudit.facts import hybrid
 from permaudit.facts import paths as path_stage
@@ -20,7 +22,15 @@ from permaudit.facts.code.candidates import OpenDex, candidates, types_with_pref
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
 from permaudit.loading import LoadedPackage, hashes_of
-from permaudit.model import CodeFacts, DexInfo, EndpointFacts, HybridEvidence, PathFacts, PermissionRequest, Problem
+
+T = TypeVar("T")
+from permaudit.model import (
+    CodeFacts,
+    DexInfo,
+    HybridEvidence,
+    PermissionRequest,
+    Problem,
+)
 
 
 def extract(package: LoadedPackage) -> CodeFacts | None:
@@ -55,33 +65,25 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         for s in sites
         if s.bridge
     }
+    opened = [(dex.name, dex.file) for dex in usable]
     code = CodeFacts(
         dex=tuple(infos),
         sites=tuple(sorted(sites, key=site_order)),
         references=tuple(sorted(references, key=site_order)),
         requests=tuple(sorted(requests, key=lambda r: (r.location.dex, r.location.signature, r.location.offset))),
-        endpoints=_endpoints(package, usable),
+        endpoints=_guarded(package, "endpoint extraction", endpoint_stage.extract, package, opened),
         hybrid=tuple(sorted(set(hybrid.scan(package.files(), _hybrid_classes(usable, problems))) | bridges, key=lambda h: (h.framework, h.path, h.detail))),
     )
-    return dataclasses.replace(code, paths=_paths(package, code, usable))
+    return dataclasses.replace(code, paths=_guarded(package, "read-to-send paths", path_stage.extract, code, opened))
 
 
-def _paths(package: LoadedPackage, facts: CodeFacts, dexes: list[OpenDex]) -> PathFacts | None:
-    """Read-to-send paths from every read site; a bug in the search costs the paths only."""
+def _guarded(package: LoadedPackage, where: str, extract: Callable[..., T], *args: Any) -> T | None:
+    """Run one extraction over the opened dex files; a bug in it (not bad input: each turns
+    damage into problems itself) costs its own facts only, never the code facts."""
     try:
-        return path_stage.extract(facts, [(dex.name, dex.file) for dex in dexes])
-    except Exception as exc:  # a bug, not bad input: the search stops at what it cannot decode itself
-        package.problems.append(Problem("internal-error", f"{package.path}: internal error in read-to-send paths, {type(exc).__name__}: {one_line(exc)} (please report)"))
-        return None
-
-
-def _endpoints(package: LoadedPackage, dexes: list[OpenDex]) -> EndpointFacts | None:
-    """Endpoints over the dex files this stage opened (their code index is built already); a bug
-    in that extraction costs the endpoints only, never the code facts."""
-    try:
-        return endpoint_stage.extract(package, [(dex.name, dex.file) for dex in dexes])
-    except Exception as exc:  # a bug, not bad input: endpoint_stage turns damage into problems itself
-        package.problems.append(Problem("internal-error", f"{package.path}: internal error in endpoint extraction, {type(exc).__name__}: {one_line(exc)} (please report)"))
+        return extract(*args)
+    except Exception as exc:
+        package.problems.append(internal_problem(package.path, where, exc))
         return None
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from permaudit.data import load
 from permaudit.dex import DexError, DexFile, Insn
-from permaudit.facts.code.dataflow import classify_string
 from permaudit.errors import one_line
+from permaudit.facts.code.dataflow import classify_string
 from permaudit.model import Problem
 
 STRING_NEEDLES = (rb"content://", rb"Y29udGVudDovL", rb"vnd\.android\.cursor\.")
