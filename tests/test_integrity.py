@@ -243,7 +243,7 @@ def test_a_second_copy_of_an_asset_is_scanned_like_the_first(tmp_path: Path) -> 
 
     apk = tmp_path / "dup.apk"
     apk.write_bytes(fixture("clean_app.apk").read_bytes())
-    with zipfile.ZipFile(apk, "a") as archive:
+    with zipfile.ZipFile(apk, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
         archive.writestr("assets/config.json", b'{"api": "https://first.dup-fixture.net/a"}')
         archive.writestr("assets/config.json", b'{"api": "http://62.60.134.177:7702/app/input.php"}')
     result = permaudit.audit(apk)
