@@ -215,7 +215,7 @@ def test_every_taintbench_contacts_flow_is_found() -> None:
     assert {name for name, _, _ in checked} == {"exprespam", "beita_com_beita_contact"}
 
 
-EXPECTED_FOUND = {"AhMyth RAT", "Dendroid RAT"}
+EXPECTED_FOUND = {"AhMyth RAT", "Dendroid RAT", "ProjectSpy", "Samsapo", "blackLoan com.loan.test1", "SpyPhone stalkerware"}
 
 
 @pytestmark_corpus
@@ -232,3 +232,48 @@ def test_labelled_harvesters_report_a_path_or_why_not() -> None:
         if any(s.outcome is Outcome.PATH for s in sites):
             found.add(row["name"])
     assert EXPECTED_FOUND <= found
+
+
+@pytestmark_corpus
+def test_loan_malware_uploads_the_contact_list_to_its_server() -> None:
+    """com.loan.test1: the reading Runnable fills three fields of the service, a method builds a
+    JSONObject field from them, the Runnable hands it to the upload helper, and the app's own
+    (obfuscated) copy of Volley writes it to an HttpURLConnection: nine calls."""
+    facts = _run(str(CORPUS / "apk/7a9f0af7fee4a5fd335db3b96e571a3a4e123c32d0a06cd43f5517be8df0b6bb.apk"))
+    site = _site_at(facts, "Lcom/loan/test1/BgService$b;->run()V", 1778)
+    assert site.outcome is Outcome.PATH
+    best = site.paths[0]
+    assert [(s.signature, s.edge.value) for s in best.steps] == [
+        ("Lcom/loan/test1/BgService$b;->run()V", "field"),
+        ("Lcom/loan/test1/BgService;->e()V", "field"),
+        ("Lcom/loan/test1/BgService$b;->run()V", "call"),
+        ("Lcom/loan/test1/BgService;->a(Ljava/lang/String;Lorg/json/JSONObject;)V", "call"),
+        ("Lb/a/c/w/h;-><init>(ILjava/lang/String;Lorg/json/JSONObject;Lb/a/c/q$b;Lb/a/c/q$a;)V", "call"),
+        ("Lb/a/c/w/i;-><init>(ILjava/lang/String;Ljava/lang/String;Lb/a/c/q$b;Lb/a/c/q$a;)V", "field"),
+        ("Lb/a/c/w/i;->a()[B", "return"),
+        ("Lb/a/c/w/g;->a(Ljava/net/HttpURLConnection;Lb/a/c/o;)V", "call"),
+        ("Lb/a/c/w/g;->a(Ljava/net/HttpURLConnection;Lb/a/c/o;[B)V", "sink"),
+    ]
+    assert best.steps[2].instruction == "invoke-virtual {v0, v3, v2}, Lcom/loan/test1/BgService;->a(Ljava/lang/String;Lorg/json/JSONObject;)V"
+    assert best.sink.api == "Ljava/net/HttpURLConnection;->getOutputStream()Ljava/io/OutputStream;"
+    assert [e.value for e in best.endpoints] == ["http://62.60.134.177:7702/app/input.php"]
+    assert best.confidence is Confidence.WITHIN_CALLS and best.calls == 8
+
+
+@pytestmark_corpus
+def test_a_value_kept_in_a_local_database_says_so() -> None:
+    """DroidJack files the numbers it looks up into SQLite; what later uploads the rows is not followed."""
+    facts = _run(str(CORPUS / "apk/ec2654fcdaa602671c65fcd7df97643ddc73732e6291b08c5d2db03f667d6a9e.apk"))
+    site = _site_at(facts, "Lnet/droidjack/server/q;->a()V", 19)
+    assert site.outcome is Outcome.NO_SINK
+    stored = site.stored[0]
+    assert len(site.stored) <= 3
+    assert (stored.signature, stored.offset) == ("Lnet/droidjack/server/t;->a(Ljava/lang/String;Ljava/lang/String;)V", 31)
+    assert "SQLiteDatabase;->insert(" in stored.instruction
+    assert "stored locally (Landroid/database/sqlite/SQLiteDatabase;->insert in Lnet/droidjack/server/t;->a(Ljava/lang/String;Ljava/lang/String;)V at 31, " in site.note
+    assert site.note.endswith("later reads of that store are not followed")
+
+
+def _site_at(facts: PathFacts, signature: str, offset: int):
+    (site,) = [s for s in facts.sites if s.site.signature == signature and s.site.offset == offset and s.category == "contacts"]
+    return site

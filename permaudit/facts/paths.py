@@ -32,15 +32,15 @@ from permaudit.model.paths import (
     SitePaths,
 )
 
-MAX_DEPTH = 6
+MAX_DEPTH = 10
 """Edges between methods on one path."""
-MAX_NODES = 60
+MAX_NODES = 150
 """Method passes per contacts read site."""
 MAX_NODES_OTHER = 8
 """Method passes per read site of another category."""
 MAX_DEPTH_OTHER = 2
 """Edges between methods on one path from a read site of another category."""
-MAX_TOTAL = 500
+MAX_TOTAL = 800
 """Method passes per package, all read sites together."""
 MAX_PATHS = 3
 """Paths kept per read site (shortest first, distinct sinks)."""
@@ -82,6 +82,8 @@ class _Scan:
     fields: dict[str, int] = field(default_factory=dict)
     """App field signature -> offset of the write of the value."""
     serialised: list[str] = field(default_factory=list)
+    stores: list[tuple[int, str]] = field(default_factory=list)
+    """(offset, API) of local stores the value reaches (``stores`` of ``data/sinks.json``)."""
 
 
 @dataclass
@@ -107,8 +109,22 @@ def _tables() -> tuple[dict[tuple[str, str], _SinkSpec], set[tuple[str, str]], d
     return sinks, serial, data
 
 
+@dataclass(frozen=True)
+class _Table:
+    """``data/sinks.json``, indexed for the look-ups of the search."""
+
+    sinks: dict[tuple[str, str], _SinkSpec]
+    serial: frozenset[tuple[str, str]]
+    dispatch_exact: dict[tuple[str, str], tuple[str, ...]]
+    dispatch_prefixed: list[tuple[str, frozenset[str], tuple[str, ...]]]
+    suppliers: dict[str, tuple[str, _SinkSpec]]
+    """Overridable method name -> (library class, spec)."""
+    stores: frozenset[tuple[str, str]]
+    data: dict[str, Any]
+
+
 @functools.cache
-def _sink_table() -> tuple[dict[tuple[str, str], _SinkSpec], frozenset[tuple[str, str]], dict[tuple[str, str], tuple[str, ...]], list[tuple[str, frozenset[str], tuple[str, ...]]], dict[str, Any]]:
+def _sink_table() -> _Table:
     sinks, serial, data = _tables()
     exact: dict[tuple[str, str], tuple[str, ...]] = {}
     prefixed = []
@@ -118,7 +134,9 @@ def _sink_table() -> tuple[dict[tuple[str, str], _SinkSpec], frozenset[tuple[str
                 exact[(d["class"], m)] = tuple(exact.get((d["class"], m), ())) + tuple(d["callbacks"])
         else:
             prefixed.append((d["class_prefix"], frozenset(d["methods"]), tuple(d["callbacks"])))
-    return sinks, frozenset(serial), exact, prefixed, data
+    suppliers = {m: (s["class"], _SinkSpec(SinkKind(s["kind"]), s["role"], s["carries"])) for s in data["suppliers"] for m in s["methods"]}
+    stores = frozenset((s["class"], m) for s in data["stores"] for m in s["methods"])
+    return _Table(sinks, frozenset(serial), exact, prefixed, suppliers, stores, data)
 
 
 _ROLE_RANK = {"stream": 0, "send": 1, "body": 2}
@@ -130,7 +148,11 @@ class _Program:
     def __init__(self, dexes: list[tuple[str, DexFile]]) -> None:
         self.dexes = dict(dexes)
         self.order = [name for name, _ in dexes]
-        self.sinks, self.serial, self.dispatch_exact, self.dispatch_prefixed, data = _sink_table()
+        table = _sink_table()
+        self.sinks, self.serial, data = table.sinks, table.serial, table.data
+        self.dispatch_exact, self.dispatch_prefixed = table.dispatch_exact, table.dispatch_prefixed
+        self.suppliers, self.stores = table.suppliers, table.stores
+        self.erased: dict[str, str] = data["erased_callbacks"]
         self.retrofit = (data["retrofit"]["annotation_prefix"], *data["retrofit"]["also"])
         self.retrofit_spec = _SinkSpec(SinkKind(data["retrofit"]["kind"]), data["retrofit"]["role"], data["retrofit"]["carries"])
         self.app_dispatch = frozenset(data["app_dispatch_names"])
@@ -148,6 +170,10 @@ class _Program:
         self._cur = -1
         self._fields_now: set[str] = set()
         self._classes: dict[str, tuple[str | None, int, tuple[str, ...]]] = {}
+        self._inherited: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._supplier: dict[tuple[str, int], tuple[str, _SinkSpec] | None] = {}
+        self._touched: dict[tuple[str, int], frozenset[str]] = {}
+        self._scans: dict[tuple[str, int, object, frozenset[str]], tuple[_Scan, frozenset[str]]] = {}
         self.passes = 0
 
     # ---------------------------------------------------------------- look-ups
@@ -266,9 +292,11 @@ class _Program:
                 d = self.dexes[dex]
                 for n in names:
                     try:
-                        for i in d.find_methods(c, n):
-                            if d.method_code_offset(i) is not None and (dex, i) not in out:
-                                out.append((dex, i))
+                        found = [i for i in d.find_methods(c, n) if d.method_code_offset(i) is not None]
+                        erased = self.erased.get(n)
+                        if erased and len(found) > 1:  # the bridge the framework calls, not the typed method behind it
+                            found = [i for i in found if d.method(i).descriptor == erased] or found
+                        out += [(dex, i) for i in found if (dex, i) not in out]
                     except DexError:
                         continue
             if out:
@@ -381,6 +409,29 @@ class _Program:
                 return callbacks
         return ()
 
+    def inherited_dispatch(self, class_name: str, name: str) -> tuple[str, ...]:
+        """Callbacks of a dispatcher an app class inherits from the framework: ``publishProgress``
+        called on an ``AsyncTask`` subclass, ``runOnUiThread`` on an activity, ``start`` on a ``Thread`` subclass."""
+        key = (class_name, name)
+        if key not in self._inherited:
+            c: str | None = class_name
+            hops = 0
+            while c and hops < 16 and self.is_app(c):
+                c = self.superclass(c)
+                hops += 1
+            self._inherited[key] = self.dispatch_callbacks(c, name) if c and hops else ()
+        return self._inherited[key]
+
+    def supplier(self, dex: str, idx: int) -> tuple[str, _SinkSpec] | None:
+        """(library method, spec) when this method overrides one the library calls to get the
+        request body (Volley ``Request.getParams``): what it returns is sent."""
+        key = (dex, idx)
+        if key not in self._supplier:
+            m = self.dexes[dex].method(idx)
+            got = self.suppliers.get(m.name)
+            self._supplier[key] = (f"{got[0]}->{m.name}{m.descriptor}", got[1]) if got and self.extends(m.class_name, got[0]) else None
+        return self._supplier[key]
+
     def colocated(self, dex: str, class_name: str) -> list[tuple[str, int, int, str, _SinkSpec]]:
         """Send calls in methods of this class (or its outer class) in this dex, whatever they send."""
         if dex not in self._colocated:
@@ -436,7 +487,7 @@ class _Program:
                     continue
                 sig, spec, cls, name = self.sink_of(dex, insn.index)
                 static = mn.startswith("invoke-static")
-                callbacks = self.dispatch_callbacks(cls, name)
+                callbacks = self.dispatch_callbacks(cls, name) or self.inherited_dispatch(cls, name)
                 app_call = spec is None and not cls.startswith(_FRAMEWORK)
                 out.append((_INV, off, regs, insn.index, sig, spec, cls, name, static, callbacks, app_call,
                             (cls, name) in self.serial, mn.startswith("invoke-interface"), sig[sig.rindex(")") + 1 :]))
@@ -483,10 +534,28 @@ class _Program:
         return f
 
     def scan(self, dex: str, idx: int, seed: object, tainted_fields: set[str]) -> _Scan | None:
-        """The register pass of one method from this seed."""
+        """The register pass of one method from this seed, once per package: read sites whose
+        searches meet in a method (several reads in one method, one helper for many) share it.
+        The pass depends on the seed and on which of the fields the method touches carry the
+        value, so that is the key; the fields it taints are replayed into ``tainted_fields``."""
         digest = self.digest(dex, idx)
         if digest is None:
             return None
+        touched = self._touched.get((dex, idx))
+        if touched is None:
+            touched = self._touched[(dex, idx)] = frozenset(ins[4] for ins in digest[0] if ins[0] is _GET or ins[0] is _PUT)
+        key = (dex, idx, seed, frozenset(tainted_fields & touched))
+        cached = self._scans.get(key)
+        if cached is None:
+            before = set(tainted_fields)
+            out = self._scan(dex, idx, seed, tainted_fields, digest)
+            cached = self._scans[key] = (out, frozenset(tainted_fields - before))
+        else:
+            tainted_fields |= cached[1]
+        return cached[0]
+
+    def _scan(self, dex: str, idx: int, seed: object, tainted_fields: set[str],
+              digest: tuple[list[tuple[Any, ...]], list[tuple[int, int, tuple[int, ...]]]]) -> _Scan:
         self.passes += 1
         self._cur = idx
         self._fields_now = tainted_fields
@@ -508,6 +577,7 @@ class _Program:
         if not taint and result_at is None and not tainted_fields:
             return out
         code, blocks = digest
+        supplier = self.supplier(dex, idx)
         calls_seen: set[tuple[int, frozenset[int]]] = set()
         ins_state: list[frozenset[int] | None] = [None] * len(blocks)
         ins_state[0] = frozenset(taint)
@@ -569,11 +639,14 @@ class _Program:
                 elif op is _RET:
                     if ins[2] in taint and out.returns is None:
                         out.returns = ins[1]
+                        if supplier is not None:
+                            out.sinks.append(_Hit(ins[1], supplier[0], supplier[1]))
                 elif op is _FNA:
                     last_tainted = any(r in taint for r in ins[2])
                     last_stream, last_type = None, ""
                 elif op is _CC:
-                    types[ins[2]] = ins[3]
+                    if not self.is_app(types.get(ins[2], "")) or self.is_app(ins[3]):
+                        types[ins[2]] = ins[3]  # a cast to a framework interface keeps the app class (kotlinc: lambda -> Function2)
                 elif op is _AGET:
                     _set(taint, ins[2], ins[3] in taint)
                 elif op is _APUT:
@@ -610,6 +683,8 @@ class _Program:
             spec = self.retrofit_spec
         if serial and tainted:
             out.serialised.append(f"{cls}->{name}")
+        if tainted and (cls, name) in self.stores:
+            out.stores.append((offset, sig))
         stream = next((streams[r] for r in regs if r in streams), None) if streams else None
         if stream is not None and tainted and any(regs[i] not in streams for i in tainted):
             text = ""
@@ -648,7 +723,9 @@ def _mutate(taint: set[int], ident: dict[int, object], reg: int, out: _Scan | No
     if me is not None:
         taint.update(r for r, o in ident.items() if o == me)
         if fields is not None and isinstance(me, tuple) and me[0] == "f":
-            fields.add(me[1])  # later reads of the field in searched methods carry it (no new edge: cost)
+            if out is not None and me[1] not in fields:
+                out.fields.setdefault(me[1], offset)  # its readers in other methods are followed
+            fields.add(me[1])  # later reads of the field in searched methods carry it
 
 
 _INV, _MR, _MOVE, _GET, _PUT, _CONST, _NEW, _RET, _FNA, _CC, _AGET, _APUT, _OP, _BR, _END = (
@@ -723,6 +800,8 @@ class _State:
     tainted_fields: set[str] = field(default_factory=set)
     found: list[tuple[_Node, _Hit]] = field(default_factory=list)
     sinks_seen: set[tuple[str, int, int]] = field(default_factory=set)
+    stored: list[tuple[str, int, int]] = field(default_factory=list)
+    """(dex, method id, offset) of local stores the value reaches."""
     passes: int = 0
     first_found: int = 0
     cut: str = ""
@@ -806,6 +885,9 @@ def _advance(program: _Program, states: list[_State], max_total: int) -> None:
                 if scan is None:
                     continue
                 node.serialised = tuple(scan.serialised)
+                for off, _api in scan.stores:
+                    if len(st.stored) < MAX_PATHS and (node.dex, node.idx, off) not in st.stored:
+                        st.stored.append((node.dex, node.idx, off))
                 for hit in sorted(scan.sinks, key=lambda h: (_ROLE_RANK.get(h.spec.role, 9), h.offset)):
                     if (node.dex, node.idx, hit.offset) not in st.sinks_seen:
                         st.sinks_seen.add((node.dex, node.idx, hit.offset))
@@ -870,11 +952,24 @@ def _result(program: _Program, st: _State, endpoints: dict[str, list[Endpoint]],
         paths = sorted((_path(program, n, h, endpoints) for n, h in st.found), key=lambda p: (p.calls, _ROLE_RANK.get(p.sink.role, 9)))
         return SitePaths(st.category, st.loc, Outcome.PATH, tuple(paths), methods_visited=st.passes)
     co = _colocated(program, st.loc, st.idx, endpoints)
+    stored = tuple(_location(program, dex, idx, off) for dex, idx, off in st.stored)
+    kept = f"; the value is stored locally ({', '.join(f'{_api_name(s.instruction)} in {s.signature} at {s.offset}' for s in stored)}): later reads of that store are not followed" if stored else ""
     if st.cut:
-        return SitePaths(st.category, st.loc, Outcome.CUT, co, note=st.cut + ("; a send API is called in the same class (co-located, no path)" if co else ""), methods_visited=st.passes)
+        return SitePaths(st.category, st.loc, Outcome.CUT, co, note=st.cut + ("; a send API is called in the same class (co-located, no path)" if co else "") + kept, methods_visited=st.passes, stored=stored)
     if co:
-        return SitePaths(st.category, st.loc, Outcome.CO_LOCATED, co, note="no path within the bounds; a send API is called in the same class, with no flow of the value read to it", methods_visited=st.passes)
-    return SitePaths(st.category, st.loc, Outcome.NO_SINK, note=f"no send API reached within {max_depth} calls ({st.passes} methods searched)", methods_visited=st.passes)
+        return SitePaths(st.category, st.loc, Outcome.CO_LOCATED, co, note="no path within the bounds; a send API is called in the same class, with no flow of the value read to it" + kept, methods_visited=st.passes, stored=stored)
+    return SitePaths(st.category, st.loc, Outcome.NO_SINK, note=f"no send API reached within {max_depth} calls ({st.passes} methods searched)" + kept, methods_visited=st.passes, stored=stored)
+
+
+def _location(program: _Program, dex: str, idx: int, offset: int) -> CodeLocation:
+    step = _step(program, dex, idx, None, offset, Edge.SINK)
+    return CodeLocation(dex, step.class_name, step.method, step.descriptor, offset, step.instruction)
+
+
+def _api_name(instruction: str) -> str:
+    """``Landroid/database/sqlite/SQLiteDatabase;->insert`` from the invoke's smali text."""
+    target = instruction.rpartition(", ")[2]
+    return target[: target.index("(")] if "(" in target else target
 
 
 def _step(program: _Program, dex: str, idx: int, entry: int | None, offset: int, edge: Edge) -> PathStep:
@@ -908,9 +1003,11 @@ def _path(program: _Program, node: _Node, hit: _Hit, endpoints: dict[str, list[E
     calls = len(steps) - 1
     confidence = Confidence.SAME_METHOD if calls == 0 else Confidence.DIRECT_CALL if calls == 1 else Confidence.WITHIN_CALLS
     ends: dict[tuple[str, str], Endpoint] = {}
-    for s in steps:
-        for e in endpoints.get(s.signature, ()):
+    for sig in [s.signature for s in steps] + [hit.api]:  # a Retrofit endpoint's source is the interface method called
+        for e in endpoints.get(sig, ()):
             ends.setdefault((str(e.kind), e.value), e)
+    pieces = {p for e in ends.values() for src in e.sources for p in src.pieces}
+    ends = {k: e for k, e in ends.items() if e.value not in pieces}  # a base URL or literal joined into another is not a server of its own
     serial: list[str] = []
     for n in chain:  # the serialising calls seen in the passes of the methods on the path
         for api in n.serialised:

@@ -139,6 +139,10 @@ class SitePaths:
     note: str = ""
     """Why no path (what bound was hit, what could not be read)."""
     methods_visited: int = 0
+    stored: tuple[CodeLocation, ...] = ()
+    """When there is no path: local stores the value reaches (SQLite ``insert``/``update``/``execSQL``,
+    ``SharedPreferences.Editor.putString``, ``ContentResolver.insert``), at most 3. What later reads
+    the store, and whether that is sent, is not followed."""
 
 
 @dataclass(frozen=True)
