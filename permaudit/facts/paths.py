@@ -173,6 +173,7 @@ class _Program:
         self._inherited: dict[tuple[str, str], tuple[str, ...]] = {}
         self._supplier: dict[tuple[str, int], tuple[str, _SinkSpec] | None] = {}
         self._touched: dict[tuple[str, int], frozenset[str]] = {}
+        self._targets: dict[tuple[str, int], tuple[str, _SinkSpec | None, str, str, tuple[str, ...], bool, bool, str]] = {}
         self._scans: dict[tuple[str, int, object, frozenset[str]], tuple[_Scan, frozenset[str]]] = {}
         self.passes = 0
 
@@ -468,62 +469,63 @@ class _Program:
         out: list[tuple[Any, ...]] = []
         payloads = {insn.offset: insn.payload for insn in insns if insn.opcode in (0x100, 0x200)}
         for insn in insns:
-            mn, regs, off = insn.mnemonic, insn.registers, insn.offset
             if insn.opcode >= 256:
                 continue
-            if mn.startswith(("if-", "goto")):
+            mn, regs, off = insn.mnemonic, insn.registers, insn.offset
+            kind = _kind(mn)
+            if kind is _BR:
                 out.append((_BR, off, (insn.literal,), not mn.startswith("goto")))
-                continue
-            if mn in ("packed-switch", "sparse-switch"):
+            elif kind is _SWITCH:
                 pl = payloads.get(insn.literal) or ()  # type: ignore[arg-type]
                 out.append((_BR, off, tuple(off + rel for _, rel in pl), True))  # type: ignore[misc]
-                continue
-            if mn == "throw":
+            elif kind is _END:
                 out.append((_END, off))
-                continue
-            if mn.startswith("invoke"):
+            elif kind is _INV:
                 if insn.index is None or insn.kind != "method":
                     out.append((_OP, off, regs[0] if regs else -1, regs))
-                    continue
-                sig, spec, cls, name = self.sink_of(dex, insn.index)
-                static = mn.startswith("invoke-static")
-                callbacks = self.dispatch_callbacks(cls, name) or self.inherited_dispatch(cls, name)
-                app_call = spec is None and not cls.startswith(_FRAMEWORK)
-                out.append((_INV, off, regs, insn.index, sig, spec, cls, name, static, callbacks, app_call,
-                            (cls, name) in self.serial, mn.startswith("invoke-interface"), sig[sig.rindex(")") + 1 :]))
-            elif mn.startswith("move-result"):
+                else:
+                    out.append((_INV, off, regs, insn.index, self.target(dex, insn.index), mn.startswith("invoke-static"), mn.startswith("invoke-interface")))
+            elif kind is _MR:
                 out.append((_MR, off, regs[0]))
-            elif mn.startswith("filled-new-array"):
+            elif kind is _FNA:
                 out.append((_FNA, off, regs))
-            elif mn.startswith("return"):
+            elif kind is _RET:
                 out.append((_RET, off, regs[0] if regs else -1))
                 out.append((_END, off))
-            elif mn == "check-cast":
+            elif kind is _CC:
                 out.append((_CC, off, regs[0], d.type_name(insn.index)))  # type: ignore[arg-type]
-            elif mn.startswith(("fill-array-data", "monitor", "nop")):
+            elif kind is _SKIP:
                 continue
-            elif mn == "move-exception":
-                out.append((_CONST, off, regs[0]))
-            elif mn.startswith("move"):
+            elif kind is _MOVE:
                 out.append((_MOVE, off, regs[0], regs[1]))
-            elif mn == "new-instance":
+            elif kind is _NEW:
                 out.append((_NEW, off, regs[0], d.type_name(insn.index)))  # type: ignore[arg-type]
-            elif mn.startswith(("const", "new-array", "instance-of")):
+            elif kind is _CONST:
                 out.append((_CONST, off, regs[0]))
-            elif mn.startswith(("iget", "sget")):
+            elif kind is _GET or kind is _PUT:
                 f = self.field_of(dex, insn.index)  # type: ignore[arg-type]
-                out.append((_GET, off, regs[0], regs[1] if mn[0] == "i" else -1, f[0], f[1]))
-            elif mn.startswith(("iput", "sput")):
-                f = self.field_of(dex, insn.index)  # type: ignore[arg-type]
-                out.append((_PUT, off, regs[0], regs[1] if mn[0] == "i" else -1, f[0]))
-            elif mn.startswith("aget"):
-                out.append((_AGET, off, regs[0], regs[1]))
-            elif mn.startswith("aput"):
-                out.append((_APUT, off, regs[0], regs[1]))
+                if kind is _GET:
+                    out.append((_GET, off, regs[0], regs[1] if mn[0] == "i" else -1, f[0], f[1]))
+                else:
+                    out.append((_PUT, off, regs[0], regs[1] if mn[0] == "i" else -1, f[0]))
+            elif kind is _AGET or kind is _APUT:
+                out.append((kind, off, regs[0], regs[1]))
             elif regs:
                 out.append((_OP, off, regs[0], regs if "/2addr" in mn else regs[1:]))
         self._digests[key] = (out, _blocks(out))
         return self._digests[key]
+
+    def target(self, dex: str, idx: int) -> tuple[str, _SinkSpec | None, str, str, tuple[str, ...], bool, bool, str]:
+        """What the pass needs of an invoked method id, once per package: (signature, sink spec,
+        class, name, callbacks it dispatches to, an app call, a serialising call, return type)."""
+        key = (dex, idx)
+        got = self._targets.get(key)
+        if got is None:
+            sig, spec, cls, name = self.sink_of(dex, idx)
+            callbacks = self.dispatch_callbacks(cls, name) or self.inherited_dispatch(cls, name)
+            got = self._targets[key] = (sig, spec, cls, name, callbacks, spec is None and not cls.startswith(_FRAMEWORK),
+                                        (cls, name) in self.serial, sig[sig.rindex(")") + 1 :])
+        return got
 
     def field_of(self, dex: str, idx: int) -> tuple[str, str]:
         key = (dex, idx)
@@ -669,7 +671,7 @@ class _Program:
 
     def _invoke(self, dex: str, ins: tuple[Any, ...], taint: set[int], types: dict[int, str], streams: dict[int, _Hit],
                 out: _Scan, ident: dict[int, object], calls_seen: set[tuple[int, frozenset[int]]]) -> tuple[bool, _Hit | None, str]:
-        _, offset, regs, midx, sig, spec, cls, name, static, callbacks, app_call, serial, iface, ret = ins
+        _, offset, regs, midx, (sig, spec, cls, name, callbacks, app_call, serial, ret), static, iface = ins
         tainted = [i for i, r in enumerate(regs) if r in taint]
         if spec is not None and spec.role == "stream":
             hit = _Hit(offset, sig, spec)
@@ -728,8 +730,21 @@ def _mutate(taint: set[int], ident: dict[int, object], reg: int, out: _Scan | No
             fields.add(me[1])  # later reads of the field in searched methods carry it
 
 
-_INV, _MR, _MOVE, _GET, _PUT, _CONST, _NEW, _RET, _FNA, _CC, _AGET, _APUT, _OP, _BR, _END = (
-    "inv", "mr", "move", "get", "put", "const", "new", "ret", "fna", "cc", "aget", "aput", "op", "br", "end")
+_INV, _MR, _MOVE, _GET, _PUT, _CONST, _NEW, _RET, _FNA, _CC, _AGET, _APUT, _OP, _BR, _END, _SWITCH, _SKIP = (
+    "inv", "mr", "move", "get", "put", "const", "new", "ret", "fna", "cc", "aget", "aput", "op", "br", "end", "switch", "skip")
+_KIND_BY_PREFIX = (
+    (("if-", "goto"), _BR), (("packed-switch", "sparse-switch"), _SWITCH), (("throw",), _END), (("invoke",), _INV),
+    (("move-result",), _MR), (("filled-new-array",), _FNA), (("return",), _RET), (("check-cast",), _CC),
+    (("fill-array-data", "monitor", "nop"), _SKIP), (("move-exception",), _CONST), (("move",), _MOVE),
+    (("new-instance",), _NEW), (("const", "new-array", "instance-of"), _CONST), (("iget", "sget"), _GET),
+    (("iput", "sput"), _PUT), (("aget",), _AGET), (("aput",), _APUT),
+)
+
+
+@functools.cache
+def _kind(mnemonic: str) -> str:
+    """What the register pass does with an instruction, by its mnemonic (first matching prefix)."""
+    return next((kind for prefixes, kind in _KIND_BY_PREFIX if mnemonic.startswith(prefixes)), _OP)
 _FRAMEWORK = ("Ljava/", "Landroid/", "Ljavax/", "Lkotlin/", "Lorg/json/", "Ldalvik/", "Lsun/")
 
 
