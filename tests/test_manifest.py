@@ -98,10 +98,10 @@ def test_manifest_security_facts() -> None:
     assert [(d.name, d.protection_level) for d in facts.declared_permissions] == [("com.example.manifestedge.permission.SYNC", "signature")]
     pkg = "com.example.manifestedge."
     assert facts.components == (
-        Component("activity", pkg + "HiddenActivity", True, False, ""),
-        Component("activity", pkg + "MainActivity", True, True, ""),
+        Component("activity", pkg + "HiddenActivity", True, False, "", (pkg + "action.HIDDEN",), ("android.intent.category.DEFAULT",)),
+        Component("activity", pkg + "MainActivity", True, True, "", ("android.intent.action.MAIN",), ("android.intent.category.LAUNCHER",)),
         Component("provider", pkg + "DataProvider", False, True, ""),
-        Component("receiver", pkg + "BootReceiver", True, True, ""),
+        Component("receiver", pkg + "BootReceiver", True, True, "", ("android.intent.action.BOOT_COMPLETED",)),
         Component("service", pkg + "SyncService", True, True, pkg + "permission.SYNC"),
     )
 
@@ -245,3 +245,16 @@ def test_every_permission_field_is_documented_with_real_output() -> None:
     output = result["manifest"]["permissions"]
     for field, example in rows.items():
         assert json.loads(example) in [p[field] for p in output], field
+
+
+def test_components_carry_intent_filter_actions_categories_and_label() -> None:
+    """The reach stage needs what starts each component: boot actions, MAIN/LAUNCHER, the label."""
+    result = permaudit.audit(fixture("manifest_edge.apk"), code=False)
+    assert result.manifest is not None
+    by_name = {c.name.rsplit(".", 1)[-1]: c for c in result.manifest.components}
+    assert by_name["BootReceiver"].actions == ("android.intent.action.BOOT_COMPLETED",)
+    assert by_name["MainActivity"].actions == ("android.intent.action.MAIN",)
+    assert by_name["MainActivity"].categories == ("android.intent.category.LAUNCHER",)
+    assert by_name["HiddenActivity"].categories == ("android.intent.category.DEFAULT",)
+    assert by_name["SyncService"].actions == () and by_name["SyncService"].label == "" and by_name["SyncService"].target_activity == ""
+    assert manifest_stage.components(None) == () and manifest_stage.application_class(None) == ""

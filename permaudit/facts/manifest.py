@@ -290,8 +290,28 @@ def _components(root: etree._Element, pkg: str, target_sdk: int) -> tuple[Compon
             # attribute is mandatory, so its absence keeps the old, riskier reading
             exported = element.find("intent-filter") is not None
         name = _attr(element, "name") or _attr(element, "targetActivity")
-        components.append(Component(element.tag, _class_name(pkg, name), exported, explicit is not None, _attr(element, "permission")))
+        actions = tuple(sorted({_attr(a, "name") for f in element.iter("intent-filter") for a in f.iter("action")} - {""}))
+        categories = tuple(sorted({_attr(c, "name") for f in element.iter("intent-filter") for c in f.iter("category")} - {""}))
+        components.append(Component(element.tag, _class_name(pkg, name), exported, explicit is not None, _attr(element, "permission"),
+                                     actions, categories, _attr(element, "label"),
+                                     _class_name(pkg, target) if (target := _attr(element, "targetActivity")) else ""))
     return tuple(sorted(components, key=lambda c: (c.kind, c.name)))
+
+
+def components(root: etree._Element | None) -> tuple[Component, ...]:
+    """The components of a parsed manifest (for stages that have the tree, not the facts)."""
+    if root is None:
+        return ()
+    target_sdk = _int(_attr(root.find("uses-sdk"), "targetSdkVersion")) or _int(_attr(root.find("uses-sdk"), "minSdkVersion")) or 1
+    return _components(root, root.get("package", ""), target_sdk)
+
+
+def application_class(root: etree._Element | None) -> str:
+    """The ``<application android:name>`` class (dotted, resolved against the package), or empty."""
+    if root is None:
+        return ""
+    name = _attr(root.find("application"), "name")
+    return _class_name(root.get("package", ""), name) if name else ""
 
 
 def _main_activity(root: etree._Element, pkg: str) -> str:
@@ -368,4 +388,4 @@ def _resource_path(package: LoadedPackage, raw: str) -> str:
     return _resolve(package, raw) or raw
 
 
-__all__ = ["extract"]
+__all__ = ["application_class", "components", "extract"]

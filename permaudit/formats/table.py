@@ -20,6 +20,7 @@ from permaudit.model import (
     ManifestFacts,
     PathFacts,
     Permission,
+    ReachFacts,
     Stage,
     visible,
 )
@@ -102,6 +103,8 @@ def _result(result: AuditResult) -> str:
             parts.append(_endpoints(code.endpoints, where))
         if code.paths is not None:
             parts.append(_paths(code.paths, where))
+        if code.reach is not None:
+            parts.append(_reach(code.reach, where))
     parts.append(_table("Problems", ["code", "severity", "message"], ([p.code, p.severity.value, p.message] for p in result.problems)))
     return "\n\n".join(p for p in parts if p)
 
@@ -141,6 +144,24 @@ def _paths(facts: PathFacts, where: Callable[[CodeLocation], str]) -> str:
     table = _table(f"From read to send ({reaching} of {_count(len(facts.sites), 'read')} {'reaches' if len(facts.sites) == 1 else 'reach'} a send API)",
                    ["data", "read", "outcome", "send api", "path", "endpoint"], rows)
     return "\n".join([table, *facts.cut]) if table else ""
+
+
+def _reach(facts: ReachFacts, where: Callable[[CodeLocation], str]) -> str:
+    """One row per read: the entry point that reaches it, before or after consent, the path in short."""
+    rows = []
+    for site in facts.sites:
+        entry = f"{site.entry.kind.value} {_short_class(site.entry.class_name)}.{site.entry.method}" if site.entry is not None else "-"
+        chain = " -> ".join(f"{_short_class(s.class_name)}.{s.method}@{s.offset:#x}" + (f" ({s.edge.value})" if s.edge.value not in ("call", "read") else "")
+                            for s in site.steps) or site.note or "-"
+        rows.append([site.category, where(site.site), site.outcome.value, entry, chain])
+    before = sum(s.outcome.value == "before-consent" for s in facts.sites)
+    table = _table(f"Reachable from entry points ({before} of {_count(len(facts.sites), 'read')} before consent)",
+                   ["data", "read", "outcome", "entry point", "path from the entry point"], rows)
+    if not table:
+        return ""
+    screens = "; ".join(f"{visible(s.component)} ({', '.join(visible(f'{c.source.value} {c.text!r}') for c in s.clues[:3])})" for s in facts.consent_screens)
+    lines = [table, f"consent screens: {screens}" if screens else "consent screens: none found (no read is called before-consent)", visible(facts.caveat)]
+    return "\n".join([*lines, *map(visible, facts.cut)])
 
 
 def _short_class(descriptor: str) -> str:

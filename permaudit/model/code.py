@@ -11,6 +11,7 @@ from permaudit.model.common import Hashes
 if TYPE_CHECKING:  # endpoints.py imports CodeLocation and Attribution from here
     from permaudit.model.endpoints import EndpointFacts
     from permaudit.model.paths import PathFacts
+    from permaudit.model.reach import ReachFacts
 
 
 class Owner(enum.StrEnum):
@@ -145,6 +146,9 @@ class CodeFacts:
     paths: PathFacts | None = None
     """For each read: a call path to a send API, or why none was found (docs/paths.md); None when
     the search hit a bug."""
+    reach: ReachFacts | None = None
+    """For each read: whether an entry point reaches it before a consent screen (docs/reach.md); None
+    when the search hit a bug."""
 
 
 __all__ = ["AccessSite", "Attribution", "CodeFacts", "CodeLocation", "DataReference", "DexInfo", "HybridEvidence", "Owner", "PermissionRequest"]

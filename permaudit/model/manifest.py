@@ -90,6 +90,14 @@ class Component:
     and targets API < 31 (Android's old default)."""
     exported_explicit: bool
     permission: str = ""
+    actions: tuple[str, ...] = ()
+    """Actions of its intent filters, sorted (``android.intent.action.BOOT_COMPLETED``): what can start it."""
+    categories: tuple[str, ...] = ()
+    """Categories of its intent filters, sorted (``android.intent.category.LAUNCHER``)."""
+    label: str = ""
+    """Its ``android:label`` as the manifest writes it: a literal, or ``@`` and a resource id (``@7F0B0001``)."""
+    target_activity: str = ""
+    """For an ``activity-alias``: the activity it starts (``android:targetActivity``, resolved against the package)."""
 
 
 @dataclass(frozen=True)

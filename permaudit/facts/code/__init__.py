@@ -17,6 +17,7 @@ from permaudit.errors import MemberError, internal_problem, one_line
 from permaudit.facts import endpoints as endpoint_stage
 from permaudit.facts import hybrid
 from permaudit.facts import paths as path_stage
+from permaudit.facts import reach as reach_stage
 from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex, candidates, types_with_prefix
 from permaudit.facts.code.rounds import analyse
@@ -74,7 +75,8 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         endpoints=_guarded(package, "endpoint extraction", endpoint_stage.extract, package, opened),
         hybrid=tuple(sorted(set(hybrid.scan(package.files(), _hybrid_classes(usable, problems))) | bridges, key=lambda h: (h.framework, h.path, h.detail))),
     )
-    return dataclasses.replace(code, paths=_guarded(package, "read-to-send paths", path_stage.extract, code, opened))
+    code = dataclasses.replace(code, paths=_guarded(package, "read-to-send paths", path_stage.extract, code, opened))
+    return dataclasses.replace(code, reach=_guarded(package, "reachability from entry points", reach_stage.extract, code, opened, package))
 
 
 def _guarded(package: LoadedPackage, where: str, extract: Callable[..., T], *args: Any) -> T | None:
