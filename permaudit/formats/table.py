@@ -21,6 +21,7 @@ from permaudit.model import (
     PathFacts,
     Permission,
     ReachFacts,
+    SitePaths,
     Stage,
     visible,
 )
@@ -102,7 +103,8 @@ def _result(result: AuditResult) -> str:
         if code.endpoints is not None:
             parts.append(_endpoints(code.endpoints, where))
         if code.paths is not None:
-            parts.append(_paths(code.paths, where))
+            owners = {(site.category, site.location): site.attribution.sdk or site.attribution.owner.value for site in code.sites}
+            parts.append(_paths(code.paths, where, lambda p: owners.get((p.category, p.site), "-")))
         if code.reach is not None:
             parts.append(_reach(code.reach, where))
     parts.append(_table("Problems", ["code", "severity", "message"], ([p.code, p.severity.value, p.message] for p in result.problems)))
@@ -127,22 +129,25 @@ def _endpoints(facts: EndpointFacts, where: Callable[[CodeLocation], str]) -> st
     return "\n".join([table or title, *facts.capped])
 
 
-def _paths(facts: PathFacts, where: Callable[[CodeLocation], str]) -> str:
-    """One row per read: the shortest path to a send API (methods in order), or why there is none."""
+def _paths(facts: PathFacts, where: Callable[[CodeLocation], str], whose: Callable[[SitePaths], str]) -> str:
+    """One row per read: whose code reads, the shortest path to a send API (methods in order)
+    and the server it names with whose server it is, or why there is no path."""
     rows = []
     for site in facts.sites:
         best = site.paths[0] if site.paths else None
         if best is None:
-            rows.append([site.category, where(site.site), site.outcome.value, "-", site.note or "-", "-"])
+            rows.append([site.category, where(site.site), whose(site), site.outcome.value, "-", site.note or "-", "-", "-"])
             continue
         chain = " -> ".join(f"{_short_class(s.class_name)}.{s.method}@{s.offset:#x}" for s in best.steps)
         sink = f"{_short_api(best.sink.api)} ({best.sink.kind.value})"
-        endpoint = best.endpoints[0].value + (f" (+{len(best.endpoints) - 1})" if len(best.endpoints) > 1 else "") if best.endpoints else "-"
+        first = best.endpoints[0] if best.endpoints else None
+        endpoint = first.value + (f" (+{len(best.endpoints) - 1})" if len(best.endpoints) > 1 else "") if first else "-"
+        server = f"{first.owner.value}: {first.service or first.registrable_domain or first.host}" if first else "-"
         outcome = "co-located: no flow to it" if site.outcome.value == "co-located" else f"{site.outcome.value}, {best.confidence.value}"
-        rows.append([site.category, where(site.site), outcome, sink, chain, endpoint])
+        rows.append([site.category, where(site.site), whose(site), outcome, sink, chain, endpoint, server])
     reaching = sum(s.outcome.value == "path" for s in facts.sites)
     table = _table(f"From read to send ({reaching} of {_count(len(facts.sites), 'read')} {'reaches' if len(facts.sites) == 1 else 'reach'} a send API)",
-                   ["data", "read", "outcome", "send api", "path", "endpoint"], rows)
+                   ["data", "read", "code owner", "outcome", "send api", "path", "endpoint", "server"], rows)
     return "\n".join([table, *facts.cut]) if table else ""
 
 
