@@ -281,3 +281,19 @@ def test_corpus_library_reads_are_not_called_first_party() -> None:
     assert total > 250 and share < 0.8
     # outside the manifest package, first-party is only ever earned by the application class's package
     assert all(source.startswith("package of application class ") for _, _, source in outside), outside
+
+
+REFERENCE = CORPUS.parent / "reference" / "libraries"
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason=f"library reference merge not present at {REFERENCE}")
+def test_shipped_tables_are_what_the_refresh_script_builds(tmp_path) -> None:
+    """The three tables can be rebuilt from the reference merge byte for byte (docs/attribution.md, Refresh)."""
+    from permaudit.data.refresh_libraries import refresh
+
+    shipped = resources.files("permaudit.data")
+    (tmp_path / attribution.TABLE).write_bytes(shipped.joinpath(attribution.TABLE).read_bytes())  # its permaudit rows are kept
+    counts = refresh(REFERENCE, tmp_path)
+    assert counts["permaudit"] == sum(1 for row in attribution._read_tsv(attribution.TABLE) if row.source == "permaudit") > 0
+    for name in (attribution.TABLE, attribution.EXODUS, attribution.NAMESPACES):
+        assert (tmp_path / name).read_bytes() == shipped.joinpath(name).read_bytes(), name

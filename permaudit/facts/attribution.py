@@ -20,13 +20,10 @@ A prefix ``P`` owns class ``C`` when ``C == P`` or ``C`` starts with ``P + "."``
 
 from __future__ import annotations
 
-import csv
 import functools
 import gzip
 import json
-import sys
 from importlib import resources
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from permaudit.model.code import Attribution, Owner
@@ -252,72 +249,9 @@ def namespaces() -> frozenset[str]:
 
 
 def _read_tsv(name: str) -> list[Library]:
-    text = _data(name).read_text(encoding="utf-8")
-    rows = []
-    for line in text.split("\n")[1:]:
-        if line and not line.startswith("#"):
-            cells = line.split("\t")
-            rows.append(Library(*cells[:5]))
-    return rows
+    return parse_table(_data(name).read_text(encoding="utf-8"))
 
 
-# ---------------------------------------------------------------------------------------
-# Refreshing the data from the reference merge (docs/attribution.md, "Refresh")
-
-
-def refresh(reference: Path, data: Path) -> dict[str, int]:
-    """Rewrite the three tables from a reference merge (``prefixes.permissive.tsv``,
-    ``prefixes.exodus-odbl.tsv``, ``build/curated.tsv``), keeping our ``permaudit`` rows.
-
-    Never reads ``prefixes.reference-only.tsv`` (AGPL / unlicensed: not shippable).
-    """
-
-    def rows(path: Path) -> list[dict[str, str]]:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-    evidence = {r["prefix"]: r["evidence"] for r in rows(reference / "build" / "curated.tsv")}
-    ours = [r for r in _read_file(data / TABLE) if r.source == "permaudit"]
-    permissive = rows(reference / "prefixes.permissive.tsv")
-    exodus = rows(reference / "prefixes.exodus-odbl.tsv")
-    named: dict[str, Library] = {}
-    bare: list[str] = []
-    for r in permissive:
-        clean = {k: _clean(r[k]) for k in ("prefix", "name", "category", "source")}
-        if not clean["name"] and clean["category"] == "unknown-library":
-            bare.append(clean["prefix"])
-            continue
-        first = clean["source"].split(",")[0]
-        named[clean["prefix"]] = Library(clean["prefix"], clean["name"], clean["category"], clean["source"], _clean(evidence.get(clean["prefix"], "")) if first == "curated" else "")
-    for row in ours:
-        named[row.prefix] = row
-    exodus_rows = [Library(_clean(r["prefix"]), _clean(r["name"]), _clean(r["category"]), "exodus") for r in exodus]
-    covered = set(named) | {r.prefix for r in exodus_rows}
-    # an unnamed namespace under a named row would hide that row's name (named rows win): drop it
-    bare = sorted(p for p in bare if not any(c in covered for c in prefixes_of(p)[1:]))
-    _write_tsv(data / TABLE, sorted(named.values()))
-    _write_tsv(data / EXODUS, sorted(exodus_rows))
-    body = ("\n".join(bare) + "\n").encode("utf-8")
-    (data / NAMESPACES).write_bytes(gzip.compress(body, 9, mtime=0))
-    return {"named": len(named), "permaudit": len(ours), "exodus": len(exodus_rows), "namespaces": len(bare)}
-
-
-def _clean(cell: str) -> str:
-    return " ".join(cell.replace("\t", " ").split())
-
-
-def _read_file(path: Path) -> list[Library]:
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").split("\n")[1:]
-    return [Library(*line.split("\t")[:5]) for line in lines if line and not line.startswith("#")]
-
-
-def _write_tsv(path: Path, rows: list[Library]) -> None:
-    lines = ["\t".join(COLUMNS)] + ["\t".join(row) for row in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-if __name__ == "__main__":  # python -m permaudit.facts.attribution REFERENCE_DIR
-    here = Path(__file__).resolve().parents[1] / "data"
-    print(refresh(Path(sys.argv[1]), here))
+def parse_table(text: str) -> list[Library]:
+    """The rows of a library table (``COLUMNS``, tab-separated, a header line, ``#`` comments)."""
+    return [Library(*line.split("\t")[:5]) for line in text.split("\n")[1:] if line and not line.startswith("#")]
