@@ -153,7 +153,7 @@ class _Program:
         self.dispatch_exact, self.dispatch_prefixed = table.dispatch_exact, table.dispatch_prefixed
         self.suppliers, self.stores = table.suppliers, table.stores
         self.erased: dict[str, str] = data["erased_callbacks"]
-        self.retrofit = (data["retrofit"]["annotation_prefix"], *data["retrofit"]["also"])
+        self.retrofit = tuple(load("http_apis")["retrofit"]["packages"])
         self.retrofit_spec = _SinkSpec(SinkKind(data["retrofit"]["kind"]), data["retrofit"]["role"], data["retrofit"]["carries"])
         self.app_dispatch = frozenset(data["app_dispatch_names"])
         self.async_results = {k: tuple(v) for k, v in data["async_results"].items()}
