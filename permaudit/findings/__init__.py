@@ -1,0 +1,5 @@
+"""Stage 3: observations from the facts, then findings under each policy (docs/findings.md)."""
+
+from permaudit.findings.observe import finding_types, observe
+
+__all__ = ["finding_types", "observe"]
