@@ -39,7 +39,7 @@ def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]])
 
 
 def _result(result: AuditResult) -> str:
-    parts = [f"== {visible(result.path)}  [{result.kind}, {result.status.value}]"]
+    parts = [f"== {visible(result.path)}  [{result.kind}, {result.status.value}]", _answer(result)]
     header: list[tuple[str, object]] = []
     facts = result.manifest
     if facts is not None:
@@ -127,6 +127,35 @@ def _endpoints(facts: EndpointFacts, where: Callable[[CodeLocation], str]) -> st
         ),
     )
     return "\n".join([table or title, *facts.capped])
+
+
+def _answer(result: AuditResult) -> str:
+    """The contact list first, in four lines: can the app read it, does it, where does it send it, whose code reads."""
+    facts = result.manifest
+    declared = [p for p in facts.permissions if p.category == "contacts" and p.name.endswith("READ_CONTACTS")] if facts else []
+    can = "; ".join(f"yes: {p.name} ({p.protection_level}), device API {p.device_apis}" for p in declared if p.in_effect) or (
+        "no: READ_CONTACTS is not in effect on any device API" if declared else "no: READ_CONTACTS not declared" if facts else "unknown: no manifest read")
+    code = result.code
+    lines = [("can read contacts", can)]
+    if Stage.CODE in result.skipped or code is None:
+        lines.append(("reads contacts", "not analysed (--manifest-only)" if Stage.CODE in result.skipped else "unknown: no code read"))
+        return "\n".join(tabulate([[k, visible(v)] for k, v in lines], tablefmt="plain", disable_numparse=True).splitlines())
+    sites = [s for s in code.sites if s.category == "contacts" and not s.via]
+    kinds = {k: len({s.location.signature for s in sites if s.kind == k}) for k in dict.fromkeys(s.kind for s in sites)}
+    picker_only = list(kinds) == ["picker"]
+    lines.append(("reads contacts", ", ".join(f"{k} in {_count(n, 'method')}" for k, n in kinds.items()) + (" (the system picker needs no permission)" if picker_only else "")
+                  or f"no read found in {_count(len(code.dex), 'dex file')}" + ("" if result.status.value == "complete" else f" (status {result.status.value})")))
+    if sites:
+        paths = [p for site in (code.paths.sites if code.paths else ()) if site.category == "contacts" for p in site.paths if p.confidence.value != "co-located"]
+        servers = list(dict.fromkeys(f"{e.host or e.value} ({e.owner.value})" for p in paths for e in p.endpoints))
+        channels = dict.fromkeys(p.sink.kind.value for p in paths)
+        hosts = ", ".join(servers[:3]) + (f" and {len(servers) - 3} more" if len(servers) > 3 else "") if servers else "no endpoint tied to the send call"
+        sent = f"{hosts}; by {', '.join(channels)} ({_count(len({(p.sink.location.dex, p.sink.location.signature, p.sink.location.offset) for p in paths}), 'send call')})" if paths else (
+            "no path to a send call found" if code.paths is not None else "not searched")
+        lines.append(("sends them", sent))
+        owners = dict.fromkeys(s.attribution.sdk or s.attribution.owner.value for s in sites)
+        lines.append(("whose code", ", ".join(f"{o} ({_count(sum((s.attribution.sdk or s.attribution.owner.value) == o for s in sites), 'read')})" for o in owners)))
+    return tabulate([[k, visible(v)] for k, v in lines], tablefmt="plain", disable_numparse=True)
 
 
 def _paths(facts: PathFacts, where: Callable[[CodeLocation], str], whose: Callable[[SitePaths], str]) -> str:
