@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from permaudit.errors import InputError, internal_problem
 from permaudit.facts import code as code_stage
 from permaudit.facts import manifest as manifest_stage
+from permaudit.findings import judge, observe
 from permaudit.loading import (
     DEFAULT_LIMITS,
     Limits,
@@ -19,12 +20,15 @@ from permaudit.loading import (
     load,
 )
 from permaudit.model import AuditResult, Problem, Severity, Stage, Status
+from permaudit.model.policy import Profile
+from permaudit.policy import profile, profiles
 from permaudit.version import __version__
 
 T = TypeVar("T")
 
 
-def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMITS) -> AuditResult:
+def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMITS,
+          policies: Sequence[str] | None = None, category: str | None = None) -> AuditResult:
     """Audit one package (APK, split bundle, dex file or dex folder).
 
     Never raises: a package that cannot be read at all comes back ``FAILED`` with the
@@ -33,7 +37,12 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     A bug in one stage costs that stage's facts only. ``code=False`` stops after the
     manifest (fast, no dex parsing) and records the code stage in ``skipped``. ``limits``
     caps what is inflated (per member, per package, members, splits: docs/problems.md).
+    ``policies`` names the profiles that judge the facts (docs/policies.md; None: every bundled
+    profile, ``()``: none); ``category="lending"`` states that the app is a lending app, so
+    the lending-only verdicts apply. An unknown profile id raises ``PolicyError`` (a caller's
+    mistake, not the package's).
     """
+    chosen = _profiles(policies)
     skipped = () if code else (Stage.CODE,)
     try:
         package = load(path, limits)
@@ -47,7 +56,7 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     readable = facts is not None or (code_facts is not None and any(d.classes or d.methods for d in code_facts.dex))
     if not readable and not any(p.severity is not Severity.NOTE for p in problems):
         problems.append(Problem("nothing-read", f"{path}: no manifest and no class or method could be read", severity=Severity.FAILED))
-    return AuditResult(
+    result = AuditResult(
         path=str(path),
         kind=package.kind,
         status=status_of(problems, readable),
@@ -59,9 +68,27 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
         problems=tuple(problems),
         tool_version=__version__,
     )
+    return _judged(result, chosen, lending=category == "lending")
 
 
-def audit_all(paths: str | Path | Iterable[str | Path], *, code: bool = True, limits: Limits = DEFAULT_LIMITS) -> Iterator[AuditResult]:
+def _profiles(ids: Sequence[str] | None) -> tuple[Profile, ...]:
+    return tuple(profiles().values()) if ids is None else tuple(profile(i) for i in ids)
+
+
+def _judged(result: AuditResult, chosen: tuple[Profile, ...], *, lending: bool) -> AuditResult:
+    """The result with its findings under each profile; a bug in judging costs the findings only."""
+    if not chosen:
+        return result
+    try:
+        findings = judge(result, observe(result), chosen, lending=lending)
+    except Exception as exc:
+        problem = internal_problem(result.path, "the findings stage", exc)
+        return dataclasses.replace(result, problems=(*result.problems, problem), status=status_of((*result.problems, problem), True))
+    return dataclasses.replace(result, findings=findings, policies=tuple(p.id for p in chosen), lending=lending)
+
+
+def audit_all(paths: str | Path | Iterable[str | Path], *, code: bool = True, limits: Limits = DEFAULT_LIMITS,
+              policies: Sequence[str] | None = None, category: str | None = None) -> Iterator[AuditResult]:
     """Audit every package under ``paths`` (one path or many; folders are searched), one result each.
 
     A folder that holds no package gives a ``FAILED`` result saying so, never silence.
@@ -71,7 +98,8 @@ def audit_all(paths: str | Path | Iterable[str | Path], *, code: bool = True, li
         found = False
         for target in discover(path):
             found = True
-            yield _failed(target.path, target.problem, skipped) if isinstance(target, Refused) else audit(target, code=code, limits=limits)
+            yield (_failed(target.path, target.problem, skipped) if isinstance(target, Refused)
+                   else audit(target, code=code, limits=limits, policies=policies, category=category))
         if not found:
             problem = Problem("no-package", f"{path}: no APK, bundle or dex file found in this folder", severity=Severity.FAILED)
             yield _failed(path, problem, skipped)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import subprocess
 import sys
@@ -140,17 +142,23 @@ def test_console_script_entry_point() -> None:
 
 
 def test_exit_code_precedence() -> None:
-    """2 (incomplete) beats 1 (finding at or above --fail-on) beats 0; findings come from policy stages."""
+    """failed: 2; else a finding at or above --fail-on: 1, even on a partial result; else partial: 2; else 0."""
     from permaudit.cli import exit_code
-    from permaudit.model import AuditResult, Finding, Level, Problem, Status
+    from permaudit.model import AuditResult, Finding, FindingConfidence, PolicySeverity, Problem, Status, Severity
 
-    medium = AuditResult("a.apk", "apk", Status.COMPLETE, None, findings=(Finding("PA001", Level.MEDIUM, "high", "x"),))
-    broken = AuditResult("b.apk", "apk", Status.PARTIAL, None, problems=(Problem("bad-dex", "b.apk: bad"),))
-    assert exit_code([medium], None) == 0
-    assert exit_code([medium], Level.LOW) == 1
-    assert exit_code([medium], Level.MEDIUM) == 1
-    assert exit_code([medium], Level.HIGH) == 0
-    assert exit_code([medium, broken], Level.LOW) == 2
+    warning = Finding("contacts.declared", "x", PolicySeverity.WARNING, FindingConfidence.HIGH, (), "m", "m", "s", ())
+    clean = AuditResult("a.apk", "apk", Status.COMPLETE, None, findings=(warning,))
+    partial = AuditResult("b.apk", "apk", Status.PARTIAL, None, problems=(Problem("bad-dex", "b.apk: bad"),))
+    partial_warned = dataclasses.replace(partial, findings=(warning,))
+    failed = AuditResult("c.apk", "apk", Status.FAILED, None, problems=(Problem("empty-file", "c.apk: empty", severity=Severity.FAILED),))
+    assert exit_code([clean], None) == 0
+    assert exit_code([clean], PolicySeverity.INFO) == 1
+    assert exit_code([clean], PolicySeverity.WARNING) == 1
+    assert exit_code([clean], PolicySeverity.VIOLATION) == 0
+    assert exit_code([clean, partial], PolicySeverity.WARNING) == 1  # the clean one already fails the gate
+    assert exit_code([clean, partial], PolicySeverity.VIOLATION) == 2  # nothing fails it, but one was read in part
+    assert exit_code([partial_warned], PolicySeverity.WARNING) == 1  # a partial result with a finding still says so
+    assert exit_code([clean, failed], PolicySeverity.WARNING) == 2
 
 
 def test_a_bug_on_one_file_never_stops_the_batch(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

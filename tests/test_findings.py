@@ -11,9 +11,9 @@ import pytest
 import permaudit
 from permaudit.findings import finding_types, observe
 from permaudit.model import AuditResult
-from permaudit.model.findings import Confidence, EvidenceKind, Observation
+from permaudit.model.findings import EvidenceKind, FindingConfidence, Observation
 
-from .conftest import CORPUS, fixture
+from .conftest import CORPUS, ROOT, fixture
 
 
 @cache
@@ -35,13 +35,13 @@ def test_loan_harvest_reads_in_bulk_and_sends() -> None:
     assert read.kind is EvidenceKind.READ and read.location is not None
     assert read.text == "bulk ContentResolver.query in Lcom/example/loanharvest/ContactsUploader;->collect()Lorg/json/JSONArray; @0x11 (first-party)"
     sent = got["contacts.sent"]
-    assert sent.confidence is Confidence.MEDIUM  # three calls between the read and the send
+    assert sent.confidence is FindingConfidence.MEDIUM  # three calls between the read and the send
     (path,) = sent.evidence
     assert path.text == "collect@0x47 -> run@0x4 -> upload@0x1d -> HttpURLConnection.getOutputStream (within-calls)"
     assert path.location is not None and path.location.signature.startswith("Lcom/example/loanharvest/ContactsUploader;->upload")
     assert got["contacts.declared"].evidence[0].text == "android.permission.READ_CONTACTS (uses-permission, API 21+)"
     assert got["phone.declared-unused"].summary == "no read of device_id or phone in 1 dex file analysed"
-    assert got["phone.declared-unused"].confidence is Confidence.MEDIUM
+    assert got["phone.declared-unused"].confidence is FindingConfidence.MEDIUM
 
 
 def test_declared_only_is_declared_unused() -> None:
@@ -64,8 +64,8 @@ def test_picker_only() -> None:
 
 def test_texted_sent_and_before_consent() -> None:
     flows = _by_id(_audit("paths_flows.apk"))
-    assert flows["contacts.texted"].confidence is Confidence.HIGH  # read and SmsManager.sendTextMessage in one method
-    assert flows["contacts.sent"].confidence is Confidence.HIGH
+    assert flows["contacts.texted"].confidence is FindingConfidence.HIGH  # read and SmsManager.sendTextMessage in one method
+    assert flows["contacts.sent"].confidence is FindingConfidence.HIGH
     consent = _by_id(_audit("consent_flow.apk"))
     early = consent["contacts.before-consent"]
     (reach,) = early.evidence
@@ -102,3 +102,89 @@ def test_loan_malware_observations() -> None:
     assert {"contacts.declared", "contacts.bulk-read", "contacts.sent", "contacts.texted"} <= set(got)
     assert "phone.declared-unused" not in got  # it reads device ids, which READ_PHONE_STATE unlocks
     assert {e.endpoint for e in got["contacts.sent"].evidence} == {"http://62.60.134.177:7702/app/input.php"}
+
+
+# ---------------------------------------------------------------------------------- findings
+
+
+def _judged(name: str, **kw: object) -> list[tuple[str, str, str]]:
+    result = permaudit.audit(fixture(name), **kw)  # type: ignore[arg-type]
+    return [(f.policy, f.rule, f.severity.value) for f in result.findings]
+
+
+def test_lending_app_under_cn_lending_clause_by_clause() -> None:
+    result = permaudit.audit(fixture("loan_harvest.apk"), policies=["cn-lending"], category="lending")
+    assert result.policies == ("cn-lending",) and result.lending
+    got = {f.rule: f for f in result.findings}
+    assert [(f.rule, f.severity.value) for f in result.findings] == [
+        ("contacts.declared", "info"), ("contacts.requested", "warning"), ("contacts.bulk-read", "violation"), ("contacts.sent", "violation"),
+        ("phone.declared", "info"), ("phone.declared-unused", "warning"), ("location.declared", "info"), ("location.declared-unused", "warning")]
+    bulk = got["contacts.bulk-read"]
+    assert bulk.clauses[:3] == ("cn-pipl-6", "cn-pipl-5", "cn-necessary-pi-2021-5-12")
+    assert bulk.message == "Reads all of the contacts data: beyond the minimum necessary for a lending app (PIPL art. 6; 2021 rules, item (十二))."
+    assert bulk.message_zh.startswith("批量读取通讯录数据")
+    assert bulk.confidence is FindingConfidence.HIGH and bulk.evidence == _by_id(_audit("loan_harvest.apk"))["contacts.bulk-read"].evidence
+    assert got["contacts.sent"].confidence is FindingConfidence.MEDIUM  # the evidence's, whatever the severity
+
+
+def test_lending_only_verdicts_need_the_lending_category() -> None:
+    assert _judged("loan_harvest.apk") == [("google-play-contacts", "contacts.declared", "info")]
+    stated = _judged("loan_harvest.apk", policies=["google-play-personal-loans"], category="lending")
+    assert stated == [("google-play-personal-loans", "contacts.bulk-read", "violation"), ("google-play-personal-loans", "contacts.sent", "violation"),
+                      ("google-play-personal-loans", "contacts.prohibited-permission", "violation"),
+                      ("google-play-personal-loans", "location.prohibited-permission", "violation")]
+
+
+def test_prohibited_permissions_name_the_permission_and_its_date() -> None:
+    result = permaudit.audit(fixture("loan_harvest.apk"), policies=["google-play-personal-loans"], category="lending")
+    prohibited = [f for f in result.findings if f.rule.endswith(".prohibited-permission")]
+    assert [f.message for f in prohibited] == [
+        "Declares android.permission.READ_CONTACTS, which Google Play prohibits for personal-loan apps (since 2023-05-31).",
+        "Declares android.permission.ACCESS_FINE_LOCATION, which Google Play prohibits for personal-loan apps (since 2023-05-31)."]
+    assert [e.text for e in prohibited[0].evidence] == ["android.permission.READ_CONTACTS"]
+
+
+def test_google_play_contacts_policy_by_target_sdk() -> None:
+    """Below API 37 the contacts policy is informational, with the date it applies."""
+    result = permaudit.audit(fixture("loan_harvest.apk"), policies=["google-play-contacts"])
+    (only,) = result.findings
+    assert (only.rule, only.severity.value) == ("contacts.declared", "info")
+    assert "30" in only.message and "2026-10-28" in only.message
+
+
+def test_picker_only_is_compliant_under_cn_lending() -> None:
+    result = permaudit.audit(fixture("picker.apk"), policies=["cn-lending"], category="lending")
+    assert [(f.rule, f.severity.value) for f in result.findings] == [("contacts.picker-only", "info")]
+
+
+def test_before_consent_is_a_violation_of_notice_and_consent() -> None:
+    result = permaudit.audit(fixture("consent_flow.apk"), policies=["cn-lending"], category="lending")
+    early = [f for f in result.findings if f.rule == "contacts.before-consent"]
+    assert [f.severity.value for f in early] == ["violation"]
+    assert {"cn-pipl-13", "cn-pipl-14", "cn-pipl-17"} <= set(early[0].clauses)
+
+
+def test_no_profiles_no_findings() -> None:
+    result = permaudit.audit(fixture("loan_harvest.apk"), policies=())
+    assert result.findings == () and result.policies == ()
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["fixtures/apk/loan_harvest.apk", "--category", "lending", "--fail-on", "violation"], 1),
+    (["fixtures/apk/loan_harvest.apk", "--fail-on", "violation"], 0),  # not stated lending: Google's contacts policy is informational below API 37
+    (["fixtures/apk/loan_harvest.apk", "--fail-on", "info"], 1),
+    (["fixtures/apk/picker.apk", "--category", "lending", "--fail-on", "warning", "--policy", "cn-lending"], 0),
+    (["fixtures/apk/loan_declared_only.apk", "--category", "lending", "--fail-on", "warning", "--policy", "cn-lending"], 1),
+])
+def test_fail_on_gates(args: list[str], code: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from permaudit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["audit", *args, "--format", "json"]) == code
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason=f"third-party corpus not present at {CORPUS}")
+def test_loan_malware_under_cn_lending() -> None:
+    result = permaudit.audit(CORPUS / "apk/7a9f0af7fee4a5fd335db3b96e571a3a4e123c32d0a06cd43f5517be8df0b6bb.apk", policies=["cn-lending"], category="lending")
+    got = {f.rule: f.severity.value for f in result.findings if f.category == "contacts"}
+    assert got == {"contacts.declared": "info", "contacts.bulk-read": "violation", "contacts.sent": "violation", "contacts.texted": "warning"}

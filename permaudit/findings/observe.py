@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from permaudit.data import category_rank, load
 from permaudit.model import AccessSite, AuditResult, CodeFacts, Stage, Status
-from permaudit.model.findings import Confidence, Evidence, EvidenceKind, Observation
+from permaudit.model.findings import Evidence, EvidenceKind, FindingConfidence, Observation
 from permaudit.model.paths import Confidence as PathConfidence
 from permaudit.model.paths import Outcome, SendPath, SinkKind, SitePaths
 from permaudit.model.reach import ReachOutcome
@@ -44,7 +44,7 @@ def observe(result: AuditResult) -> tuple[Observation, ...]:
 def _observe(result: AuditResult, category: str, permissions: tuple[str, ...], unlocked: set[str]) -> Iterator[Observation]:
     declared = [p for p in result.manifest.permissions if p.name in permissions and p.in_effect] if result.manifest else []
     if declared:
-        yield _make(category, "declared", Confidence.HIGH, f"declares {', '.join(sorted({p.name for p in declared}))}",
+        yield _make(category, "declared", FindingConfidence.HIGH, f"declares {', '.join(sorted({p.name for p in declared}))}",
                     (Evidence(EvidenceKind.PERMISSION, f"{p.name} ({p.element}, {_api_range(p.device_api_min, p.device_api_max)})") for p in declared))
     code = result.code
     analysed = code is not None and Stage.CODE not in result.skipped
@@ -53,27 +53,27 @@ def _observe(result: AuditResult, category: str, permissions: tuple[str, ...], u
     sites = [s for s in code.sites if s.category == category and not s.via]
     if declared and not any(s.category in unlocked for s in code.sites):
         partial = result.status is not Status.COMPLETE
-        yield _make(category, "declared-unused", Confidence.LOW if partial else Confidence.MEDIUM,
+        yield _make(category, "declared-unused", FindingConfidence.LOW if partial else FindingConfidence.MEDIUM,
                     f"no read of {' or '.join(sorted(unlocked))} in {_count(len(code.dex), 'dex file')} analysed" + (" (part of the package could not be read)" if partial else ""),
                     [Evidence(EvidenceKind.ABSENCE, f"{len(code.dex)} dex file(s), {sum(d.methods for d in code.dex)} methods; status {result.status.value}")])
     requests = [r for r in code.requests if set(r.permissions) & set(permissions)]
     if requests:
-        yield _make(category, "requested", Confidence.HIGH, f"{_count(len(requests), 'run-time request')} naming {category} permissions",
+        yield _make(category, "requested", FindingConfidence.HIGH, f"{_count(len(requests), 'run-time request')} naming {category} permissions",
                     (Evidence(EvidenceKind.REQUEST, f"{_short(r.api)} {', '.join(p for p in r.permissions if p in permissions)}", r.location) for r in requests))
     full = [s for s in sites if s.kind in FULL_READS]
     lookups = [s for s in sites if s.kind == "lookup"]
     pickers = [s for s in sites if s.kind == "picker"]
     if full:
-        yield _make(category, "bulk-read", Confidence.HIGH, f"{_count(len({s.location.signature for s in full}), 'method')} read {category} in full", map(_read, full))
+        yield _make(category, "bulk-read", FindingConfidence.HIGH, f"{_count(len({s.location.signature for s in full}), 'method')} read {category} in full", map(_read, full))
     elif lookups:
-        yield _make(category, "lookup-read", Confidence.HIGH, f"{_count(len(lookups), 'read')} of single {category} records by key, no bulk read", map(_read, lookups))
+        yield _make(category, "lookup-read", FindingConfidence.HIGH, f"{_count(len(lookups), 'read')} of single {category} records by key, no bulk read", map(_read, lookups))
     elif pickers and category == "contacts":
-        yield _make(category, "picker-only", Confidence.HIGH, "contacts are only picked by the user (system picker), never read in bulk or looked up", map(_read, pickers))
+        yield _make(category, "picker-only", FindingConfidence.HIGH, "contacts are only picked by the user (system picker), never read in bulk or looked up", map(_read, pickers))
     yield from _sends(code, category)
     if code.reach is not None:
         early = [s for s in code.reach.sites if s.category == category and s.outcome is ReachOutcome.BEFORE_CONSENT]
         if early:
-            yield _make(category, "before-consent", Confidence.MEDIUM, f"{_count(len(early), 'read')} reachable from an entry point before any consent screen",
+            yield _make(category, "before-consent", FindingConfidence.MEDIUM, f"{_count(len(early), 'read')} reachable from an entry point before any consent screen",
                         (Evidence(EvidenceKind.REACH, f"{s.entry.kind.value} {s.entry.class_name}->{s.entry.method}: " + " -> ".join(f"{st.method}@{st.offset:#x}" for st in s.steps)
                                   if s.entry is not None else s.note, s.site) for s in early))
 
@@ -95,15 +95,15 @@ def _sends(code: CodeFacts, category: str) -> Iterator[Observation]:
         yield _make(category, "texted", _path_confidence(p for _, p in texted), f"{_reaches(len({s.site for s, _ in texted}))} an SMS send", (_path(s, p) for s, p in texted))
 
 
-def _make(category: str, kind: str, confidence: Confidence, summary: str, evidence: Iterable[Evidence]) -> Observation:
+def _make(category: str, kind: str, confidence: FindingConfidence, summary: str, evidence: Iterable[Evidence]) -> Observation:
     items = list(dict.fromkeys(evidence))
     return Observation(f"{category}.{kind}", category, confidence, summary, tuple(items[:MAX_EVIDENCE]), max(0, len(items) - MAX_EVIDENCE))
 
 
-def _path_confidence(paths: Iterable[SendPath]) -> Confidence:
+def _path_confidence(paths: Iterable[SendPath]) -> FindingConfidence:
     """The best path decides: one or no call between read and send is high, more calls medium."""
     close = (PathConfidence.SAME_METHOD, PathConfidence.DIRECT_CALL)
-    return Confidence.HIGH if any(p.confidence in close for p in paths) else Confidence.MEDIUM
+    return FindingConfidence.HIGH if any(p.confidence in close for p in paths) else FindingConfidence.MEDIUM
 
 
 def _read(site: AccessSite) -> Evidence:

@@ -17,7 +17,6 @@ from permaudit.model.code import (
 )
 from permaudit.model.common import (
     Hashes,
-    Level,
     Problem,
     Severity,
     Stage,
@@ -66,7 +65,9 @@ from permaudit.model.reach import (
     ReachStep,
     SiteReach,
 )
-from permaudit.model.result import SCHEMA_VERSION, AuditResult, Finding
+from permaudit.model.findings import Evidence, EvidenceKind, Finding, FindingConfidence, Observation
+from permaudit.model.policy import PolicySeverity
+from permaudit.model.result import SCHEMA_VERSION, AuditResult
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -93,13 +94,16 @@ __all__ = [
     "EndpointSource",
     "EntryKind",
     "EntryPoint",
+    "Evidence",
+    "EvidenceKind",
     "FilteredCount",
     "Finding",
+    "FindingConfidence",
     "Hashes",
     "HybridEvidence",
     "IpScope",
-    "Level",
     "ManifestFacts",
+    "Observation",
     "Outcome",
     "Owner",
     "PathFacts",
@@ -107,6 +111,7 @@ __all__ = [
     "Permission",
     "PermissionDefiner",
     "PermissionRequest",
+    "PolicySeverity",
     "Problem",
     "ReachEdge",
     "ReachFacts",

@@ -14,19 +14,6 @@ import re
 from dataclasses import dataclass
 
 
-class Level(str, enum.Enum):
-    """How serious a finding is; ordered so that ``--fail-on`` can compare levels."""
-
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        return list(Level).index(self)
-
-
 class Status(str, enum.Enum):
     """Whether the whole package could be read."""
 
@@ -103,4 +90,4 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-__all__ = ["Hashes", "Level", "Problem", "Severity", "Stage", "Status", "visible"]
+__all__ = ["Hashes", "Problem", "Severity", "Stage", "Status", "visible"]

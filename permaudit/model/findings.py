@@ -13,9 +13,10 @@ import enum
 from dataclasses import dataclass
 
 from permaudit.model.code import CodeLocation
+from permaudit.model.policy import PolicySeverity
 
 
-class Confidence(enum.StrEnum):
+class FindingConfidence(enum.StrEnum):
     """How strongly the evidence supports the observation, whatever a policy makes of it."""
 
     HIGH = "high"
@@ -68,7 +69,7 @@ class Observation:
     finding: str
     """The finding type id, ``<category>.<type>`` (data/findings.json)."""
     category: str
-    confidence: Confidence
+    confidence: FindingConfidence
     summary: str
     """One line in English, facts only: "3 methods read the contact list in bulk"."""
     evidence: tuple[Evidence, ...]
@@ -76,4 +77,33 @@ class Observation:
     """Evidence items beyond those kept (at most ``MAX_EVIDENCE`` in observe.py)."""
 
 
-__all__ = ["Confidence", "Evidence", "EvidenceKind", "Observation"]
+@dataclass(frozen=True)
+class Finding:
+    """An observation judged under one policy profile: its severity there and the clauses it cites.
+
+    Severity is the profile's (``info``, ``warning``, ``violation``); confidence is the evidence's,
+    whatever the profile. The same observation judged by two profiles is two findings."""
+
+    rule: str
+    """The finding type id, ``contacts.bulk-read`` (data/findings.json; docs/rules/)."""
+    policy: str
+    """The profile id, ``cn-lending`` (data/policies/; docs/policies.md)."""
+    severity: PolicySeverity
+    confidence: FindingConfidence
+    clauses: tuple[str, ...]
+    """Clause ids of the profile, in the order the verdict cites them."""
+    message: str
+    """The verdict's message in English, its placeholders filled (``{permission}``, ``{since}``...)."""
+    message_zh: str
+    summary: str
+    """What the facts show (the observation's summary)."""
+    evidence: tuple[Evidence, ...]
+    more: int = 0
+    """Evidence items beyond those kept."""
+
+    @property
+    def category(self) -> str:
+        return self.rule.split(".", 1)[0]
+
+
+__all__ = ["FindingConfidence", "Evidence", "EvidenceKind", "Finding", "Observation"]

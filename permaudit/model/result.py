@@ -14,22 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from permaudit.model.code import CodeFacts
-from permaudit.model.common import Hashes, Level, Problem, Severity, Stage, Status
+from permaudit.model.common import Hashes, Problem, Severity, Stage, Status
+from permaudit.model.findings import Finding
 from permaudit.model.identity import Artifact, Signing
 from permaudit.model.manifest import ManifestFacts
+from permaudit.model.policy import PolicySeverity
 
 SCHEMA_VERSION = "2.0"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A judgement about the app under a policy, with the evidence behind it."""
-
-    rule: str
-    level: Level
-    confidence: str
-    message: str
-    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +40,12 @@ class AuditResult:
     """Stages not run by the caller's choice (``code`` with ``--manifest-only``): not analysed, as
     opposed to analysed and found empty, and apart from what could not be read (``problems``)."""
     findings: tuple[Finding, ...] = ()
+    """Observations judged under each profile in ``policies`` (docs/findings.md); empty when no profile applied."""
+    policies: tuple[str, ...] = ()
+    """The profiles that judged the findings, in order."""
+    lending: bool = False
+    """Whether lending-only verdicts applied: the caller said so (``category="lending"``) or the
+    lending signal was strong (``category`` field); the report says which."""
     problems: tuple[Problem, ...] = ()
     tool_version: str = ""
     schema_version: str = SCHEMA_VERSION
@@ -58,8 +55,9 @@ class AuditResult:
         """Signatures of the base APK (the one Android checks on install)."""
         return next((a.signing for a in self.artifacts if a.signing is not None), None)
 
-    def highest_level(self) -> Level | None:
-        return max((f.level for f in self.findings), key=lambda lv: lv.rank, default=None)
+    def highest_severity(self) -> PolicySeverity | None:
+        """The most serious finding's severity under any profile, for ``--fail-on``."""
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
 
     def error_line(self) -> str:
         """One line for stderr naming the worst problem (notes too), or empty when there is none."""
