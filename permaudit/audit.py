@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from permaudit.dex import DexFile
 from permaudit.errors import InputError, internal_problem
+from permaudit.facts import category as category_stage
 from permaudit.facts import code as code_stage
 from permaudit.facts import manifest as manifest_stage
 from permaudit.findings import judge, observe
@@ -19,7 +22,8 @@ from permaudit.loading import (
     discover,
     load,
 )
-from permaudit.model import AuditResult, Problem, Severity, Stage, Status
+from permaudit.model import AuditResult, CodeFacts, ManifestFacts, Problem, Severity, Stage, Status
+from permaudit.model.category import CategorySignal, CategoryStrength
 from permaudit.model.policy import Profile
 from permaudit.policy import profile, profiles
 from permaudit.version import __version__
@@ -39,7 +43,8 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     caps what is inflated (per member, per package, members, splits: docs/problems.md).
     ``policies`` names the profiles that judge the facts (docs/policies.md; None: every bundled
     profile, ``()``: none); ``category="lending"`` states that the app is a lending app, so
-    the lending-only verdicts apply. An unknown profile id raises ``PolicyError`` (a caller's
+    the lending-only verdicts apply; ``category="auto"`` applies them when the lending signal
+    (``AuditResult.category_signal``, docs/category.md) is strong. An unknown profile id raises ``PolicyError`` (a caller's
     mistake, not the package's).
     """
     chosen = _profiles(policies)
@@ -52,7 +57,9 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
         return _failed(path, internal_problem(path, f"the {Stage.LOAD.value} stage", exc), skipped)
     problems = package.problems
     facts = _stage(Stage.MANIFEST, manifest_stage.extract, package)
-    code_facts = _stage(Stage.CODE, code_stage.extract, package) if code else None
+    opened: list[tuple[str, DexFile]] = []
+    code_facts = _stage(Stage.CODE, functools.partial(code_stage.extract, keep=opened), package) if code else None
+    signal = _category(package, facts, code_facts, opened)
     readable = facts is not None or (code_facts is not None and any(d.classes or d.methods for d in code_facts.dex))
     if not readable and not any(p.severity is not Severity.NOTE for p in problems):
         problems.append(Problem("nothing-read", f"{path}: no manifest and no class or method could be read", severity=Severity.FAILED))
@@ -67,8 +74,21 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
         skipped=skipped,
         problems=tuple(problems),
         tool_version=__version__,
+        category=category or "",
+        category_signal=signal,
     )
-    return _judged(result, chosen, lending=category == "lending")
+    lending = category == "lending" or (category == "auto" and signal is not None and signal.strength is CategoryStrength.STRONG)
+    return _judged(result, chosen, lending=lending)
+
+
+def _category(package: LoadedPackage, facts: ManifestFacts | None, code_facts: CodeFacts | None,
+              opened: list[tuple[str, DexFile]]) -> CategorySignal | None:
+    """The lending signal; a bug in it costs the signal only (a problem says so)."""
+    try:
+        return category_stage.extract(package, facts, code_facts, opened)
+    except Exception as exc:
+        package.problems.append(internal_problem(package.path, "the category stage", exc))
+        return None
 
 
 def _profiles(ids: Sequence[str] | None) -> tuple[Profile, ...]:

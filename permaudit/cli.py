@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--policy", action="append", choices=sorted(profiles()), metavar="PROFILE",
                        help="judge under this profile (repeat for more; default: every profile, see `permaudit policies`)")
-    audit.add_argument("--category", choices=["lending"], help="state that the app is a lending app: the lending-only verdicts apply")
+    audit.add_argument("--category", choices=["lending", "auto"],
+                       help="lending: the app is a lending app, the lending-only verdicts apply; auto: apply them when the lending signal is strong")
     audit.add_argument("--manifest-only", action="store_true", help="skip the bytecode stage")
     audit.add_argument("--timestamp", action="store_true", help="record the time of the run in JSON output")
     audit.add_argument("--verbose", "-v", action="store_true", help="let androguard log to stderr")

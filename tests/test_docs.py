@@ -88,7 +88,7 @@ def test_every_field_in_the_json_is_documented_and_every_documented_field_exists
     keys = json_keys(json.loads(capsys.readouterr().out)) | {
         f.name for cls in vars(model).values() if dataclasses.is_dataclass(cls) for f in dataclasses.fields(cls)
     }
-    text = "".join((DOCS / page).read_text(encoding="utf-8") for page in ("facts.md", "problems.md", "output-formats.md", "endpoints.md", "attribution.md", "paths.md", "reach.md", "findings.md"))
+    text = "".join((DOCS / page).read_text(encoding="utf-8") for page in ("facts.md", "problems.md", "output-formats.md", "endpoints.md", "attribution.md", "paths.md", "reach.md", "findings.md", "category.md"))
     assert {k for k in keys if f"`{k}`" not in text and f"`{k}[]" not in text and f".{k}`" not in text} == set()
     listed = set(re.findall(r"^\| `([a-z_]+)`", (DOCS / "facts.md").read_text(encoding="utf-8"), re.M))
     values = {v for v in listed if v in documented("facts.md") and not v.islower()}

@@ -4,6 +4,7 @@
 ``manifest``, ``code`` and ``result`` (the whole audit of one package).
 """
 
+from permaudit.model.category import CategoryClue, CategoryClueKind, CategoryClueSource, CategorySignal, CategoryStrength
 from permaudit.model.code import (
     AccessSite,
     Attribution,
@@ -75,6 +76,11 @@ __all__ = [
     "Artifact",
     "Attribution",
     "AuditResult",
+    "CategoryClue",
+    "CategoryClueKind",
+    "CategoryClueSource",
+    "CategorySignal",
+    "CategoryStrength",
     "Certificate",
     "ClueSource",
     "CodeFacts",

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from permaudit.model.category import CategorySignal
 from permaudit.model.code import CodeFacts
 from permaudit.model.common import Hashes, Problem, Severity, Stage, Status
 from permaudit.model.findings import Finding
@@ -43,9 +44,15 @@ class AuditResult:
     """Observations judged under each profile in ``policies`` (docs/findings.md); empty when no profile applied."""
     policies: tuple[str, ...] = ()
     """The profiles that judged the findings, in order."""
+    category: str = ""
+    """What the caller said about the app's category: ``lending`` (it is a lending app), ``auto``
+    (treat it as one when the lending signal is strong), or empty (nothing)."""
+    category_signal: CategorySignal | None = None
+    """Whether the app looks like a lending app, with the clues (docs/category.md); None when
+    the stage could not run. A signal, never a classification: on its own it applies no rule."""
     lending: bool = False
-    """Whether lending-only verdicts applied: the caller said so (``category="lending"``) or the
-    lending signal was strong (``category`` field); the report says which."""
+    """Whether the profiles' lending-only verdicts applied: ``category`` is ``lending``, or
+    ``auto`` and ``category_signal`` is strong."""
     problems: tuple[Problem, ...] = ()
     tool_version: str = ""
     schema_version: str = SCHEMA_VERSION

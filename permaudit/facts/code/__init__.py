@@ -34,8 +34,10 @@ from permaudit.model import (
 )
 
 
-def extract(package: LoadedPackage) -> CodeFacts | None:
+def extract(package: LoadedPackage, keep: list[tuple[str, DexFile]] | None = None) -> CodeFacts | None:
     """Code facts for every dex of every split; None when the package holds no dex at all.
+    ``keep`` receives the dex files opened and validated here, for later stages that read
+    their tables too (the category signal), so no dex is inflated twice.
 
     Damage is isolated: a dex whose tables cannot be trusted is skipped with a problem,
     a method that cannot be decoded or analysed is a problem naming it, and what the
@@ -67,6 +69,8 @@ def extract(package: LoadedPackage) -> CodeFacts | None:
         if s.bridge
     }
     opened = [(dex.name, dex.file) for dex in usable]
+    if keep is not None:
+        keep.extend(opened)
     code = CodeFacts(
         dex=tuple(infos),
         sites=tuple(sorted(sites, key=site_order)),
