@@ -63,7 +63,7 @@ def test_a_method_that_cannot_be_decoded_is_a_problem_naming_it(tmp_path: Path) 
 def test_a_bug_in_the_code_stage_keeps_the_manifest_and_signing_facts(monkeypatch: pytest.MonkeyPatch) -> None:
     from permaudit.facts import code
 
-    def explode(package: object) -> None:
+    def explode(package: object, **_: object) -> None:
         raise RuntimeError("simulated bug")
 
     monkeypatch.setattr(code, "extract", explode)
