@@ -53,7 +53,7 @@ def test_every_format_is_documented() -> None:
 def shown_runs() -> list[tuple[str, str, str]]:
     """(page, command line, output) of every code block in README.md and docs/ that starts with ``$ permaudit``."""
     runs = []
-    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("**/*.md"))]:
         for block in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S):
             first, _, rest = block.partition("\n")
             if first.startswith("$ permaudit "):

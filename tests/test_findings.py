@@ -188,3 +188,33 @@ def test_loan_malware_under_cn_lending() -> None:
     result = permaudit.audit(CORPUS / "apk/7a9f0af7fee4a5fd335db3b96e571a3a4e123c32d0a06cd43f5517be8df0b6bb.apk", policies=["cn-lending"], category="lending")
     got = {f.rule: f.severity.value for f in result.findings if f.category == "contacts"}
     assert got == {"contacts.declared": "info", "contacts.bulk-read": "violation", "contacts.sent": "violation", "contacts.texted": "warning"}
+
+
+# ---------------------------------------------------------------------------------- rule pages
+
+SECTIONS = ("## What it detects", "## Why it matters", "## Verdicts and clauses", "## How to verify it by hand", "## Example")
+
+
+@pytest.mark.parametrize("kind", list(finding_types()))
+def test_every_rule_has_its_page_with_every_section(kind: str) -> None:
+    page = (ROOT / "docs" / "rules" / f"{kind}.md").read_text(encoding="utf-8")
+    entry = finding_types()[kind]
+    assert page.startswith(f"# `{kind}`: {entry['title']['en']}")  # type: ignore[index]
+    assert entry["title"]["zh"] in page and str(entry["detects"]) in page  # type: ignore[index]
+    assert [s for s in SECTIONS if s in page] == list(SECTIONS)
+    assert f"$ permaudit explain {kind}\n" in page  # checked against real output by test_docs
+    assert f"[`{kind}`](rules/{kind}.md)" in (ROOT / "docs" / "findings.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", list(finding_types()))
+def test_a_rule_page_example_is_real_output(kind: str) -> None:
+    """An example that names a fixture quotes that fixture's observation and evidence exactly."""
+    page = (ROOT / "docs" / "rules" / f"{kind}.md").read_text(encoding="utf-8")
+    example = page.split("## Example", 1)[1]
+    if not example.lstrip().startswith("On `fixtures/apk/"):
+        return  # described in prose (no fixture has this observation yet): nothing to compare
+    name = example.split("`fixtures/apk/", 1)[1].split("`", 1)[0]
+    got = next(o for o in observe(_audit(name)) if o.finding.endswith("." + kind))
+    assert f"the observation `{got.finding}` ({got.confidence.value} confidence): {got.summary}." in example
+    shown = example.split("```\n", 1)[1].split("```", 1)[0].splitlines()
+    assert shown == [f"{e.kind.value}: {e.text}" + (f" -> {e.endpoint} ({e.server})" if e.endpoint else "") for e in got.evidence]
