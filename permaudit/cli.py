@@ -28,6 +28,8 @@ from permaudit.version import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+MACHINE_FORMATS = ("json", "sarif")
+"""Written even when every package failed: the document itself says what could not be read."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     audit = commands.add_parser("audit", help="audit APKs, split bundles, dex files or folders of them")
     audit.add_argument("paths", nargs="+", metavar="PATH", help="APK, .xapk/.apks/.apkm bundle, .dex, dex-dump folder, or a folder of these")
-    audit.add_argument("--format", choices=sorted(FORMATS), default="table", help="table for people (default), json for machines")
+    audit.add_argument("--format", choices=sorted(FORMATS), default="table", help="table for people (default), json or sarif for machines")
     audit.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
     audit.add_argument(
         "--fail-on",
@@ -55,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--category", choices=["lending", "auto"],
                        help="lending: the app is a lending app, the lending-only verdicts apply; auto: apply them when the lending signal is strong")
     audit.add_argument("--manifest-only", action="store_true", help="skip the bytecode stage")
-    audit.add_argument("--timestamp", action="store_true", help="record the time of the run in JSON output")
+    audit.add_argument("--lang", choices=["en", "zh"], default="en", help="language of verdict messages and rule titles where a format shows them (default en)")
+    audit.add_argument("--timestamp", action="store_true", help="record the time of the run in JSON and SARIF output")
     audit.add_argument("--verbose", "-v", action="store_true", help="let androguard log to stderr")
     commands.add_parser("policies", help="list the policy profiles")
     commands.add_parser("rules", help="list the finding types")
@@ -89,8 +92,8 @@ def _run(args: argparse.Namespace) -> int:
         if result.problems:
             print(f"permaudit: {visible(result.error_line())}", file=sys.stderr)
     timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds") if args.timestamp else ""
-    report = render(results, args.format, timestamp=timestamp)
-    if any(r.status is not Status.FAILED for r in results) or args.format == "json":
+    report = render(results, args.format, timestamp=timestamp, lang=args.lang)
+    if any(r.status is not Status.FAILED for r in results) or args.format in MACHINE_FORMATS:
         if not _write(report, args.output):
             return EXIT_ERROR
     return exit_code(results, PolicySeverity(args.fail_on) if args.fail_on else None)

@@ -81,7 +81,7 @@ def test_json_is_deterministic_and_versioned(capsys: pytest.CaptureFixture[str],
     assert run(capsys, "audit", str(fixture("manifest_edge.apk")), "--format", "json", "-o", str(second))[0] == 0
     assert first.read_bytes() == second.read_bytes()
     document = json.loads(first.read_text())
-    assert document["schema_version"] == "2.0"
+    assert document["schema_version"] == "2.1"
     assert document["tool"] == {"name": "permaudit", "version": __version__}
     assert "generated_at" not in document
     result = document["results"][0]

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from permaudit.formats import html as html_format
 from permaudit.formats import json as json_format
+from permaudit.formats import markdown as markdown_format
+from permaudit.formats import sarif as sarif_format
 from permaudit.formats import table as table_format
 from permaudit.model import AuditResult
 
 Renderer = Callable[..., str]
 
 FORMATS: dict[str, Renderer] = {
+    "html": html_format.render,
     "json": json_format.render,
+    "markdown": markdown_format.render,
+    "sarif": sarif_format.render,
     "table": table_format.render,
 }
 

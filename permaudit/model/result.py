@@ -21,7 +21,7 @@ from permaudit.model.identity import Artifact, Signing
 from permaudit.model.manifest import ManifestFacts
 from permaudit.model.policy import PolicySeverity
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 
 
 @dataclass(frozen=True)
