@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("permaudit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug outside any one package: still one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 -- a bug outside any one package: still one line, never a traceback
         print(f"permaudit: internal error {type(exc).__name__}: {visible(one_line(exc))} (please report)", file=sys.stderr)
         return EXIT_ERROR
 
@@ -91,11 +91,11 @@ def _run(args: argparse.Namespace) -> int:
         results.append(result)
         if result.problems:
             print(f"permaudit: {visible(result.error_line())}", file=sys.stderr)
-    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds") if args.timestamp else ""
+    timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds") if args.timestamp else ""
     report = render(results, args.format, timestamp=timestamp, lang=args.lang)
-    if any(r.status is not Status.FAILED for r in results) or args.format in MACHINE_FORMATS:
-        if not _write(report, args.output):
-            return EXIT_ERROR
+    wanted = any(r.status is not Status.FAILED for r in results) or args.format in MACHINE_FORMATS
+    if wanted and not _write(report, args.output):
+        return EXIT_ERROR
     return exit_code(results, PolicySeverity(args.fail_on) if args.fail_on else None)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import subprocess
 import sys
@@ -144,7 +143,15 @@ def test_console_script_entry_point() -> None:
 def test_exit_code_precedence() -> None:
     """failed: 2; else a finding at or above --fail-on: 1, even on a partial result; else partial: 2; else 0."""
     from permaudit.cli import exit_code
-    from permaudit.model import AuditResult, Finding, FindingConfidence, PolicySeverity, Problem, Status, Severity
+    from permaudit.model import (
+        AuditResult,
+        Finding,
+        FindingConfidence,
+        PolicySeverity,
+        Problem,
+        Severity,
+        Status,
+    )
 
     warning = Finding("contacts.declared", "x", PolicySeverity.WARNING, FindingConfidence.HIGH, (), "m", "m", "s", ())
     clean = AuditResult("a.apk", "apk", Status.COMPLETE, None, findings=(warning,))

@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import corpus, expected, fixture
-from permaudit.facts import hybrid
 from permaudit.data import load
 from permaudit.dex.reader import DexError, DexFile
+from permaudit.facts import hybrid
 from permaudit.model import HybridEvidence
+
+from .conftest import corpus, expected, fixture
 
 HERMES_MAGIC = b"\xc6\x1f\xbc\x03\xc1\x03\x19\x1f"
 

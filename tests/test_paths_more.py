@@ -17,7 +17,15 @@ import permaudit
 from permaudit.facts import paths
 from permaudit.model import AuditResult, Status
 from permaudit.model.code import Owner
-from permaudit.model.paths import Confidence, Edge, Outcome, PathFacts, SendPath, SinkKind, SitePaths
+from permaudit.model.paths import (
+    Confidence,
+    Edge,
+    Outcome,
+    PathFacts,
+    SendPath,
+    SinkKind,
+    SitePaths,
+)
 
 from .conftest import expected, fixture
 

@@ -12,7 +12,15 @@ import gzip
 import sys
 from pathlib import Path
 
-from permaudit.facts.attribution import COLUMNS, EXODUS, NAMESPACES, TABLE, Library, parse_table, prefixes_of
+from permaudit.facts.attribution import (
+    COLUMNS,
+    EXODUS,
+    NAMESPACES,
+    TABLE,
+    Library,
+    parse_table,
+    prefixes_of,
+)
 
 
 def refresh(reference: Path, data: Path) -> dict[str, int]:

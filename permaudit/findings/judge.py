@@ -8,11 +8,17 @@ prohibited permissions). This module only joins observations to verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from permaudit.data import load, permission_categories
 from permaudit.model import AuditResult
-from permaudit.model.findings import Evidence, EvidenceKind, Finding, FindingConfidence, Observation
+from permaudit.model.findings import (
+    Evidence,
+    EvidenceKind,
+    Finding,
+    FindingConfidence,
+    Observation,
+)
 from permaudit.model.policy import Profile, Verdict
 from permaudit.policy import verdicts_for
 
@@ -32,7 +38,7 @@ def judge(result: AuditResult, observations: Sequence[Observation], profiles: It
     return tuple(out)
 
 
-def _prohibited(profile: Profile, declared: dict[str, object]) -> list[Observation]:
+def _prohibited(profile: Profile, declared: Collection[str]) -> list[Observation]:
     """One ``<category>.prohibited-permission`` observation per prohibited permission the app declares."""
     owners = permission_categories()
     out = []

@@ -12,7 +12,12 @@ from collections.abc import Iterable, Iterator
 
 from permaudit.data import category_rank, load
 from permaudit.model import AccessSite, AuditResult, CodeFacts, Stage, Status
-from permaudit.model.findings import Evidence, EvidenceKind, FindingConfidence, Observation
+from permaudit.model.findings import (
+    Evidence,
+    EvidenceKind,
+    FindingConfidence,
+    Observation,
+)
 from permaudit.model.paths import Confidence as PathConfidence
 from permaudit.model.paths import Outcome, SendPath, SinkKind, SitePaths
 from permaudit.model.reach import ReachOutcome

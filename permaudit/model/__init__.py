@@ -4,7 +4,13 @@
 ``manifest``, ``code`` and ``result`` (the whole audit of one package).
 """
 
-from permaudit.model.category import CategoryClue, CategoryClueKind, CategoryClueSource, CategorySignal, CategoryStrength
+from permaudit.model.category import (
+    CategoryClue,
+    CategoryClueKind,
+    CategoryClueSource,
+    CategorySignal,
+    CategoryStrength,
+)
 from permaudit.model.code import (
     AccessSite,
     Attribution,
@@ -35,6 +41,13 @@ from permaudit.model.endpoints import (
     ServerOwner,
     SourceKind,
 )
+from permaudit.model.findings import (
+    Evidence,
+    EvidenceKind,
+    Finding,
+    FindingConfidence,
+    Observation,
+)
 from permaudit.model.identity import Artifact, Certificate, SchemeCheck, Signing
 from permaudit.model.manifest import (
     Component,
@@ -54,6 +67,7 @@ from permaudit.model.paths import (
     SinkKind,
     SitePaths,
 )
+from permaudit.model.policy import PolicySeverity
 from permaudit.model.reach import (
     ClueSource,
     ConsentClue,
@@ -66,8 +80,6 @@ from permaudit.model.reach import (
     ReachStep,
     SiteReach,
 )
-from permaudit.model.findings import Evidence, EvidenceKind, Finding, FindingConfidence, Observation
-from permaudit.model.policy import PolicySeverity
 from permaudit.model.result import SCHEMA_VERSION, AuditResult
 
 __all__ = [

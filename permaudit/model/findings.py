@@ -106,4 +106,4 @@ class Finding:
         return self.rule.split(".", 1)[0]
 
 
-__all__ = ["FindingConfidence", "Evidence", "EvidenceKind", "Finding", "Observation"]
+__all__ = ["Evidence", "EvidenceKind", "Finding", "FindingConfidence", "Observation"]
