@@ -41,6 +41,7 @@ ANSWER_EN = [
     ("reads contacts", "bulk in 1 method"),
     ("sends them", "no endpoint tied to the send call; by network (1 send call)"),
     ("whose code", "first-party (1 read)"),
+    ("lending app", "yes, stated (--category lending): lending-only verdicts apply"),
     ("verdicts", ("cn-lending: violation (8), google-play-contacts: info (1), google-play-personal-loans: violation (4), id-ojk: violation (7), "
                   "in-rbi-digital-lending: violation (5), ke-dcp: warning (2), ng-fccpc: warning (2), ph-sec: violation (3)")),
 ]
@@ -49,6 +50,7 @@ ANSWER_ZH = [
     ("是否读取通讯录", "bulk，1 个方法"),
     ("发送到哪里", "未找到与发送调用关联的端点；经由 network（1 个发送调用）"),
     ("谁的代码", "first-party (1 处读取)"),
+    ("借贷应用", "是，调用方已声明（--category lending）：适用仅针对借贷应用的结论"),
     ("结论", ("cn-lending: 违规 (8), google-play-contacts: 提示 (1), google-play-personal-loans: 违规 (4), id-ojk: 违规 (7), "
               "in-rbi-digital-lending: 违规 (5), ke-dcp: 警告 (2), ng-fccpc: 警告 (2), ph-sec: 违规 (3)")),
 ]
@@ -59,7 +61,7 @@ def md_escape(value: str) -> str:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_answer_comes_first_in_five_lines(reports: dict[tuple[str, str], str], lang: str) -> None:
+def test_the_answer_comes_first(reports: dict[tuple[str, str], str], lang: str) -> None:
     lines = ANSWER_EN if lang == "en" else ANSWER_ZH
     page = reports[("html", lang)]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in lines)

@@ -118,7 +118,7 @@ def _result(result: AuditResult, lang: str, excerpts: r.Excerpts) -> str:
     out += [f"<h2>{esc(t('section.answer'))}</h2>", _kv(r.answer(result, lang), "answer")]
     out += [f"<h2>{esc(t('section.identity'))}</h2>", _kv(r.identity(result, lang), "kv", code=True)]
     out.append(f"<h2>{esc(t('section.verdicts'))}</h2>")
-    out.append(f'<p class="note">{esc(t("profile.lending" if result.lending else "profile.not-lending"))}</p>')
+    out.append(f'<p class="note">{esc(r.lending_line(result, lang))}</p>')
     for policy, findings in r.by_policy(result).items():
         out.append(_profile(policy, findings, lang))
     out.append(f"<h2>{esc(t('section.findings'))}</h2>")

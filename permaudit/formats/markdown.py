@@ -77,7 +77,7 @@ def _result(result: AuditResult, lang: str, excerpts: r.Excerpts) -> str:
     parts += [f"## {text(t('section.identity'))}", _table(["", ""], [[text(k), code(v, cell=True)] for k, v in r.identity(result, lang)])]
     parts += [f"## {text(t('section.answer'))}", _table(["", ""], [[f"**{text(k)}**", text(v)] for k, v in r.answer(result, lang)])]
     parts.append(f"## {text(t('section.verdicts'))}")
-    parts.append(text(t("profile.lending" if result.lending else "profile.not-lending")))
+    parts.append(text(r.lending_line(result, lang)))
     for policy, findings in r.by_policy(result).items():
         parts.append(_profile(policy, findings, lang))
     parts.append(f"## {text(t('section.findings'))}")

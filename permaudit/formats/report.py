@@ -147,8 +147,20 @@ def answer(result: AuditResult, lang: str = "en") -> list[tuple[str, str]]:
         owners = dict.fromkeys(s.attribution.sdk or s.attribution.owner.value for s in sites)
         whose = ", ".join(f"{o} ({count(sum((s.attribution.sdk or s.attribution.owner.value) == o for s in sites), 'n.read', lang)})" for o in owners)
         lines.append((tr("answer.whose", lang), whose))
+    lines.append((tr("answer.lending", lang), lending_line(result, lang)))
     lines.append((tr("answer.verdicts", lang), verdict_line(result, lang)))
     return lines
+
+
+def lending_line(result: AuditResult, lang: str = "en") -> str:
+    """Whether the lending-only verdicts applied, and on what basis: the caller's statement, a
+    strong signal with ``--category auto``, or neither (the signal's strength and reason)."""
+    signal = result.category_signal
+    if result.lending:
+        return tr("lending.stated", lang) if result.category == "lending" else tr("lending.signal", lang, reason=signal.reason if signal else "")
+    if signal is None:
+        return tr("lending.no-signal", lang)
+    return tr("lending.not", lang, strength=signal.strength.value, reason=signal.reason)
 
 
 def worst(findings: Sequence[Finding]) -> PolicySeverity | None:
