@@ -218,3 +218,22 @@ def test_a_rule_page_example_is_real_output(kind: str) -> None:
     assert f"the observation `{got.finding}` ({got.confidence.value} confidence): {got.summary}." in example
     shown = example.split("```\n", 1)[1].split("```", 1)[0].splitlines()
     assert shown == [f"{e.kind.value}: {e.text}" + (f" -> {e.endpoint} ({e.server})" if e.endpoint else "") for e in got.evidence]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "sarif", "markdown", "html"])
+def test_every_finding_type_renders_in_every_format(fmt: str) -> None:
+    """Each finding type, including those no fixture shows yet (lookup-read, sent-third-party),
+    renders under its id in every format, in both languages."""
+    from permaudit.formats import render
+
+    base = permaudit.audit(fixture("loan_harvest.apk"), policies=["cn-lending"], category="lending")
+    template = next(f for f in base.findings if f.rule == "contacts.sent")
+    findings = tuple(dataclasses.replace(template, rule=f"contacts.{kind}", message=f"message for {kind}", message_zh=f"{kind} 的说明")
+                     for kind in finding_types())
+    result = dataclasses.replace(base, findings=findings)
+    for lang in ("en", "zh"):
+        text = render([result], fmt, lang=lang, excerpts={})
+        for kind in finding_types():
+            assert f"contacts.{kind}" in text, (fmt, lang, kind)
+            if fmt in ("markdown", "html", "table"):
+                assert (f"{kind} 的说明" if lang == "zh" else f"message for {kind}") in text, (fmt, lang, kind)
