@@ -237,3 +237,42 @@ def test_every_finding_type_renders_in_every_format(fmt: str) -> None:
             assert f"contacts.{kind}" in text, (fmt, lang, kind)
             if fmt in ("markdown", "html", "table"):
                 assert (f"{kind} 的说明" if lang == "zh" else f"message for {kind}") in text, (fmt, lang, kind)
+
+
+def _contacts_verdicts(result: AuditResult) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for f in result.findings:
+        if f.category == "contacts":
+            out.setdefault(f.policy, []).append((f.rule.split(".", 1)[1], f.severity.value))
+    return out
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason=f"third-party corpus not present at {CORPUS}")
+def test_corpus_verdicts_per_profile() -> None:
+    loan = permaudit.audit(CORPUS / "apk/7a9f0af7fee4a5fd335db3b96e571a3a4e123c32d0a06cd43f5517be8df0b6bb.apk", category="lending")
+    assert _contacts_verdicts(loan) == {
+        "cn-lending": [("declared", "info"), ("bulk-read", "violation"), ("sent", "violation"), ("texted", "warning")],
+        "google-play-contacts": [("declared", "info")],
+        "google-play-personal-loans": [("bulk-read", "violation"), ("sent", "violation"), ("prohibited-permission", "violation")],
+        "id-ojk": [("declared", "warning"), ("bulk-read", "violation"), ("sent", "violation"), ("texted", "violation")],
+        "in-rbi-digital-lending": [("declared", "warning"), ("bulk-read", "violation"), ("sent", "violation")],
+        "ke-dcp": [("bulk-read", "warning"), ("sent", "warning"), ("texted", "warning")],
+        "ng-fccpc": [("bulk-read", "warning"), ("sent", "warning")],
+        "ph-sec": [("declared", "warning"), ("bulk-read", "violation"), ("sent", "violation"), ("texted", "warning")],
+    }
+    # its label is "Visa Master": the lending signal is weak, so --category auto does not apply the lending verdicts
+    auto = permaudit.audit(CORPUS / "apk/7a9f0af7fee4a5fd335db3b96e571a3a4e123c32d0a06cd43f5517be8df0b6bb.apk", category="auto")
+    assert not auto.lending and _contacts_verdicts(auto) == {"google-play-contacts": [("declared", "info")]}
+    # the loan-comparison app that declares READ_CONTACTS and never reads: a strong signal, so auto applies them
+    declared = permaudit.audit(CORPUS / "apk/c685d369c2937b446786fe2a5030a2e7ac51c5b3871365d36923ec3866835763.apk", category="auto")
+    assert declared.lending and _contacts_verdicts(declared) == {
+        "cn-lending": [("declared", "info"), ("declared-unused", "warning")],
+        "google-play-contacts": [("declared", "info")],
+        "google-play-personal-loans": [("prohibited-permission", "violation")],
+        "id-ojk": [("declared", "warning")],
+        "in-rbi-digital-lending": [("declared", "warning")],
+        "ph-sec": [("declared", "warning")],
+    }
+    # a reader that is not a lending app: only the policy for every app speaks
+    twitter = permaudit.audit(CORPUS / "apk/a46949d4b0b8264c7d48c02a0897f106b9f61a4784e855e8707c7190918db8b1.apk", category="auto")
+    assert _contacts_verdicts(twitter) == {"google-play-contacts": [("declared", "info")]}
