@@ -22,7 +22,7 @@ from functools import partial
 from permaudit.formats import report as r
 from permaudit.model import AuditResult, visible
 from permaudit.model.findings import Finding
-from permaudit.model.policy import Clause, Profile, Verification
+from permaudit.model.policy import Profile, Verification
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; script-src 'none'; base-uri 'none'; form-action 'none'"
 
@@ -149,7 +149,7 @@ def _result(result: AuditResult, lang: str, excerpts: r.Excerpts) -> str:
 
 def _profile(policy: str, findings: list[Finding], lang: str) -> str:
     t = partial(r.tr, lang=lang)
-    profile = _load(policy)
+    profile = r.profile_of(policy)
     title = t("profile.heading", title=profile.title.get(lang), id=policy, version=profile.version, as_of=profile.as_of) if profile else policy
     out = [f'<section class="profile"><h3>{esc(title)}</h3>']
     if not findings:
@@ -162,34 +162,19 @@ def _profile(policy: str, findings: list[Finding], lang: str) -> str:
         for f in findings
     )
     out.append(f"<table><tr>{heads}</tr>{rows}</table>")
-    cited: dict[str, list[str]] = {}
-    for f in findings:
-        for c in f.clauses:
-            cited.setdefault(c, []).append(f"{f.rule} ({r.severity(f.severity, lang)})")
+    cited = r.cited_clauses(findings, lang)
     out += [_clause(profile, clause_id, rules, lang) for clause_id, rules in cited.items()]
     out.append("</section>")
     return "\n".join(out)
 
 
-def _load(policy: str) -> Profile | None:
-    from permaudit.policy import profile
-
-    try:
-        return profile(policy)
-    except Exception:  # noqa: BLE001 - a profile the caller loaded from a file: show its id only
-        return None
-
-
 def _clause(profile: Profile | None, clause_id: str, rules: list[str], lang: str) -> str:
     t = partial(r.tr, lang=lang)
-    try:
-        clause: Clause | None = profile.clause(clause_id) if profile else None
-    except KeyError:
-        clause = None
+    clause = r.clause_of(profile, clause_id)
     cited_by = f'<p class="note">{esc(t("clause.cited-by"))}: {esc(", ".join(rules))}</p>'
     if clause is None:
         return f'<div class="clause"><h4>{esc(clause_id)}</h4>{cited_by}</div>'
-    level = {Verification.P: t("clause.primary"), Verification.S: t("clause.secondary"), Verification.U: t("clause.unverified")}[clause.level]
+    level = r.level_label(clause, lang)
     out = [f'<div class="clause level-{clause.level.value}" id="clause-{esc(clause.id)}">',
            f"<h4>{esc(clause.citation.get(lang))} <span class=\"mono\">[{clause.level.value}]</span></h4>",
            f'<p><code>{esc(clause.id)}</code> <span class="level">{esc(level)}</span></p>']

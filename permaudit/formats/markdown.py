@@ -20,7 +20,7 @@ from functools import partial
 
 from permaudit.formats import report as r
 from permaudit.model import AuditResult, visible
-from permaudit.model.policy import Clause, Profile, Verification
+from permaudit.model.policy import Profile, Verification
 
 _SPECIAL = re.compile(r"([\\`*_\[\]#!|~])")
 
@@ -105,7 +105,7 @@ def _result(result: AuditResult, lang: str, excerpts: r.Excerpts) -> str:
 
 def _profile(policy: str, findings: list, lang: str) -> str:  # type: ignore[type-arg]
     t = partial(r.tr, lang=lang)
-    profile = _load(policy)
+    profile = r.profile_of(policy)
     title = t("profile.heading", title=profile.title.get(lang), id=policy, version=profile.version, as_of=profile.as_of) if profile else policy
     out = [f"### {text(title)}"]
     if not findings:
@@ -116,33 +116,18 @@ def _profile(policy: str, findings: list, lang: str) -> str:  # type: ignore[typ
         [[f"**{text(r.severity(f.severity, lang))}**", text(r.confidence(f.confidence.value, lang)), code(f.rule, cell=True), text(r.message(f, lang)),
           text(", ".join(f.clauses))] for f in findings],
     ))
-    cited: dict[str, list[str]] = {}
-    for f in findings:
-        for c in f.clauses:
-            cited.setdefault(c, []).append(f"{f.rule} ({r.severity(f.severity, lang)})")
+    cited = r.cited_clauses(findings, lang)
     for clause_id, rules in cited.items():
         out.append(_clause(profile, clause_id, rules, lang))
     return "\n\n".join(out)
 
 
-def _load(policy: str) -> Profile | None:
-    from permaudit.policy import profile
-
-    try:
-        return profile(policy)
-    except Exception:  # noqa: BLE001 - a profile the caller loaded from a file: show its id only
-        return None
-
-
 def _clause(profile: Profile | None, clause_id: str, rules: list[str], lang: str) -> str:
     t = partial(r.tr, lang=lang)
-    try:
-        clause: Clause | None = profile.clause(clause_id) if profile else None
-    except KeyError:
-        clause = None
+    clause = r.clause_of(profile, clause_id)
     if clause is None:
         return f"#### {text(clause_id)}\n\n{text(t('clause.cited-by'))}: {text(', '.join(rules))}"
-    level = {Verification.P: t("clause.primary"), Verification.S: t("clause.secondary"), Verification.U: t("clause.unverified")}[clause.level]
+    level = r.level_label(clause, lang)
     out = [f"#### {text(clause.citation.get(lang))} [{clause.level.value}]", f"{code(clause.id)}: *{text(level)}*"]
     if clause.level is Verification.U:
         out.append(text(t("clause.unverified-note")))

@@ -18,7 +18,8 @@ from typing import cast
 from permaudit.data import load
 from permaudit.model import AuditResult, CodeLocation, Stage
 from permaudit.model.findings import Evidence, EvidenceKind, Finding
-from permaudit.model.policy import PolicySeverity
+from permaudit.model.policy import Clause, PolicySeverity, Profile, Verification
+from permaudit.policy import PolicyError, profile
 
 LANGS = ("en", "zh")
 
@@ -161,6 +162,35 @@ def lending_line(result: AuditResult, lang: str = "en") -> str:
     if signal is None:
         return tr("lending.no-signal", lang)
     return tr("lending.not", lang, strength=signal.strength.value, reason=signal.reason)
+
+
+def profile_of(policy: str) -> Profile | None:
+    """The bundled profile ``policy``; None for one the caller loaded from a file (its id is shown alone)."""
+    try:
+        return profile(policy)
+    except PolicyError:
+        return None
+
+
+def cited_clauses(findings: Sequence[Finding], lang: str = "en") -> dict[str, list[str]]:
+    """Clause id -> the findings citing it (``contacts.sent (violation)``), in the order first cited."""
+    cited: dict[str, list[str]] = {}
+    for f in findings:
+        for c in f.clauses:
+            cited.setdefault(c, []).append(f"{f.rule} ({severity(f.severity, lang)})")
+    return cited
+
+
+def clause_of(prof: Profile | None, clause_id: str) -> Clause | None:
+    try:
+        return prof.clause(clause_id) if prof else None
+    except KeyError:
+        return None
+
+
+def level_label(clause: Clause, lang: str = "en") -> str:
+    """How a clause's text is presented: quoted ([P]), labelled secondary ([S]), or not shown ([U])."""
+    return tr({Verification.P: "clause.primary", Verification.S: "clause.secondary", Verification.U: "clause.unverified"}[clause.level], lang)
 
 
 def worst(findings: Sequence[Finding]) -> PolicySeverity | None:
