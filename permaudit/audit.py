@@ -50,7 +50,7 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     chosen = _profiles(policies)
     skipped = () if code else (Stage.CODE,)
     try:
-        package = load(path, limits)
+        package = load(path, limits, keep_dex=code)
     except InputError as exc:
         return _failed(path, exc.problem, skipped)
     except Exception as exc:  # a bug, not bad input: say where, keep the caller going

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import operator
 import re
 import struct
 from array import array
@@ -122,10 +123,32 @@ def _fold(unit: int) -> int:
     return _NO_SURROGATES[unit & 0xFF] | (_NO_SURROGATES[unit >> 8] << 8)
 
 
+_FIND_MAX = 12
+"""Up to this many wanted values, each is found with ``str.find`` (a class scan costs about 20 finds)."""
+_match_start = operator.methodcaller("start")
+
+
+def _positions(units: str, values: Iterable[int]) -> Iterator[int]:
+    """Every index past 0 of ``units`` holding one of ``values`` (code points)."""
+    find = units.find
+    for v in values:
+        ch = chr(v)
+        j = find(ch, 1)
+        while j >= 0:
+            yield j
+            j = find(ch, j + 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _values_regex(values: frozenset[int]) -> re.Pattern[str]:
+    return re.compile("(?s)" + _charclass(values))
+
+
 @functools.lru_cache(maxsize=16)
-def _opcode_units_class(kinds: tuple[str, ...]) -> str:
-    """A regex class of every code unit whose low byte is an opcode using one of ``kinds``."""
-    return _charclass(op | (r << 8) for kind in kinds for op in _KIND_OPS[kind] for r in range(256))
+def _opcode_mask(kinds: tuple[str, ...]) -> bytes:
+    """256 bytes, 1 at every opcode that uses an index of one of ``kinds``."""
+    ops = {op for kind in kinds for op in _KIND_OPS[kind]}
+    return bytes(int(b in ops) for b in range(256))
 
 
 def _charclass(codepoints: Iterable[int]) -> str:
@@ -350,13 +373,24 @@ class CodeIndex:
         starts = self.starts
         if hi > lo:
             units = self._code_units_text()
-            lookbehind = _opcode_units_class(tuple(sorted(want)))
+            is_op = _opcode_mask(tuple(sorted(want)))
             values = {_fold(v & 0xFFFF) for s in want.values() for v in s}
-            rx = re.compile("(?s)" + _charclass(values) + "(?<=" + lookbehind + ".)")
             base = lo // 2 - 1
-            for m in rx.finditer(units, 1):
-                u = base + m.start()  # unit index of the opcode
+            data = self._data
+            # every code unit equal to a wanted index whose preceding unit has the low byte
+            # of an opcode of a wanted kind (a superset of the instructions: each is verified
+            # at instruction boundaries below). A few values: one C-speed find each; many:
+            # one pass of a character class. The opcode test is on the raw low byte: the
+            # folding of surrogate bytes never touches an opcode that takes an index.
+            if len(values) <= _FIND_MAX:
+                found: Iterable[int] = sorted(_positions(units, values))
+            else:
+                found = map(_match_start, _values_regex(frozenset(values)).finditer(units, 1))
+            for j in found:
+                u = base + j  # unit index of the opcode
                 p = 2 * u
+                if not is_op[data[p]]:
+                    continue
                 k = bisect_right(starts, p) - 1
                 if k < 0:
                     continue

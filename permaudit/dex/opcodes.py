@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from permaudit.errors import DexError
@@ -329,11 +329,37 @@ def _payload_len(H: Sequence[int], i: int, end: int, where: str, start: int = 0)
         raise DexError(f"{where}: payload at code unit {i - start} runs past the end of the code")
     return n
 
+_INSN_SLOTS = tuple(getattr(Insn, f.name).__set__ for f in fields(Insn))
+
+
+def _new_insn(offset: int, opcode: int, mnemonic: str, registers: tuple[int, ...], index: int | None, literal: int | None,
+              length: int = 1, index2: int | None = None, payload: _Payload | None = None) -> Insn:
+    """``Insn(...)`` at half the cost: the frozen dataclass's ``__init__`` sets each slot through
+    ``object.__setattr__``; this sets them through their slot descriptors (same object, equal,
+    same hash; ``tests/test_speed_invariants.py``)."""
+    insn = _object_new(Insn)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _INSN_SLOTS
+    s0(insn, offset)
+    s1(insn, opcode)
+    s2(insn, mnemonic)
+    s3(insn, registers)
+    s4(insn, index)
+    s5(insn, literal)
+    s6(insn, length)
+    s7(insn, index2)
+    s8(insn, payload)
+    return insn
+
+
+_object_new = object.__new__
+
+
 def _decode(H: Sequence[int], s: int, e: int, where: str) -> list[Insn]:
     """Decode code units ``H[s:e]`` linearly (branches ordered by how common each format is)."""
     out: list[Insn] = []
     append = out.append
     op_fmt, op_name, fmt_len = _OP_FMT, _OP_NAME, _FMT_LEN
+    new = _new_insn
     i = s
     while i < e:
         u = H[i]
@@ -341,7 +367,7 @@ def _decode(H: Sequence[int], s: int, e: int, where: str) -> list[Insn]:
         off = i - s
         if not op and u in PAYLOAD_NAMES:
             n = _payload_len(H, i, e, where, s)
-            append(Insn(off, u, PAYLOAD_NAMES[u], (), None, None, n, None, _payload(H, i, n)))
+            append(new(off, u, PAYLOAD_NAMES[u], (), None, None, n, None, _payload(H, i, n)))
             i += n
             continue
         f = op_fmt[op]
@@ -351,67 +377,67 @@ def _decode(H: Sequence[int], s: int, e: int, where: str) -> list[Insn]:
         hi = u >> 8
         if f == F35C:
             w = H[i + 2]
-            append(Insn(off, op, op_name[op], (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4],
+            append(new(off, op, op_name[op], (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4],
                         H[i + 1], None, 3))
         elif f == F22C:
-            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), H[i + 1], None, 2))
+            append(new(off, op, op_name[op], (hi & 15, hi >> 4), H[i + 1], None, 2))
         elif f == F11X:
-            append(Insn(off, op, op_name[op], (hi,), None, None, 1))
+            append(new(off, op, op_name[op], (hi,), None, None, 1))
         elif f == F21C:
-            append(Insn(off, op, op_name[op], (hi,), H[i + 1], None, 2))
+            append(new(off, op, op_name[op], (hi,), H[i + 1], None, 2))
         elif f == F11N:
-            append(Insn(off, op, op_name[op], (hi & 15,), None, ((hi >> 4) ^ 8) - 8, 1))
+            append(new(off, op, op_name[op], (hi & 15,), None, ((hi >> 4) ^ 8) - 8, 1))
         elif f == F21T:
-            append(Insn(off, op, op_name[op], (hi,), None, off + _s16(H[i + 1]), 2))
+            append(new(off, op, op_name[op], (hi,), None, off + _s16(H[i + 1]), 2))
         elif f == F22X:
-            append(Insn(off, op, op_name[op], (hi, H[i + 1]), None, None, 2))
+            append(new(off, op, op_name[op], (hi, H[i + 1]), None, None, 2))
         elif f == F10T:
-            append(Insn(off, op, op_name[op], (), None, off + _s8(hi), 1))
+            append(new(off, op, op_name[op], (), None, off + _s8(hi), 1))
         elif f == F10X:
-            append(Insn(off, op, op_name[op], (), None, None, 1))
+            append(new(off, op, op_name[op], (), None, None, 1))
         elif f == F12X:
-            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), None, None, 1))
+            append(new(off, op, op_name[op], (hi & 15, hi >> 4), None, None, 1))
         elif f == F22T:
-            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), None, off + _s16(H[i + 1]), 2))
+            append(new(off, op, op_name[op], (hi & 15, hi >> 4), None, off + _s16(H[i + 1]), 2))
         elif f == F23X:
             w = H[i + 1]
-            append(Insn(off, op, op_name[op], (hi, w & 0xFF, w >> 8), None, None, 2))
+            append(new(off, op, op_name[op], (hi, w & 0xFF, w >> 8), None, None, 2))
         elif f == F21S:
-            append(Insn(off, op, op_name[op], (hi,), None, _s16(H[i + 1]), 2))
+            append(new(off, op, op_name[op], (hi,), None, _s16(H[i + 1]), 2))
         elif f == F22B:
             w = H[i + 1]
-            append(Insn(off, op, op_name[op], (hi, w & 0xFF), None, _s8(w >> 8), 2))
+            append(new(off, op, op_name[op], (hi, w & 0xFF), None, _s8(w >> 8), 2))
         elif f == F3RC:
             c = H[i + 2]
-            append(Insn(off, op, op_name[op], tuple(range(c, c + hi)), H[i + 1], None, 3))
+            append(new(off, op, op_name[op], tuple(range(c, c + hi)), H[i + 1], None, 3))
         elif f == F20T:
-            append(Insn(off, op, op_name[op], (), None, off + _s16(H[i + 1]), 2))
+            append(new(off, op, op_name[op], (), None, off + _s16(H[i + 1]), 2))
         elif f == F21H:
-            append(Insn(off, op, op_name[op], (hi,), None, _s16(H[i + 1]) << (16 if op == 0x15 else 48), 2))
+            append(new(off, op, op_name[op], (hi,), None, _s16(H[i + 1]) << (16 if op == 0x15 else 48), 2))
         elif f == F31T:
-            append(Insn(off, op, op_name[op], (hi,), None, off + _s32(H[i + 1] | (H[i + 2] << 16)), 3))
+            append(new(off, op, op_name[op], (hi,), None, off + _s32(H[i + 1] | (H[i + 2] << 16)), 3))
         elif f == F51L:
             lit = _s64(H[i + 1] | (H[i + 2] << 16) | (H[i + 3] << 32) | (H[i + 4] << 48))
-            append(Insn(off, op, op_name[op], (hi,), None, lit, 5))
+            append(new(off, op, op_name[op], (hi,), None, lit, 5))
         elif f == F31I:
-            append(Insn(off, op, op_name[op], (hi,), None, _s32(H[i + 1] | (H[i + 2] << 16)), 3))
+            append(new(off, op, op_name[op], (hi,), None, _s32(H[i + 1] | (H[i + 2] << 16)), 3))
         elif f == F31C:
-            append(Insn(off, op, op_name[op], (hi,), H[i + 1] | (H[i + 2] << 16), None, 3))
+            append(new(off, op, op_name[op], (hi,), H[i + 1] | (H[i + 2] << 16), None, 3))
         elif f == F32X:
-            append(Insn(off, op, op_name[op], (H[i + 1], H[i + 2]), None, None, 3))
+            append(new(off, op, op_name[op], (H[i + 1], H[i + 2]), None, None, 3))
         elif f == F30T:
-            append(Insn(off, op, op_name[op], (), None, off + _s32(H[i + 1] | (H[i + 2] << 16)), 3))
+            append(new(off, op, op_name[op], (), None, off + _s32(H[i + 1] | (H[i + 2] << 16)), 3))
         elif f == F22S:
-            append(Insn(off, op, op_name[op], (hi & 15, hi >> 4), None, _s16(H[i + 1]), 2))
+            append(new(off, op, op_name[op], (hi & 15, hi >> 4), None, _s16(H[i + 1]), 2))
         elif f == F45CC:
             w = H[i + 2]
-            append(Insn(off, op, op_name[op], (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4],
+            append(new(off, op, op_name[op], (w & 15, (w >> 4) & 15, (w >> 8) & 15, w >> 12, hi & 15)[: hi >> 4],
                         H[i + 1], None, 4, H[i + 3]))
         elif f == F4RCC:
             c = H[i + 2]
-            append(Insn(off, op, op_name[op], tuple(range(c, c + hi)), H[i + 1], None, 4, H[i + 3]))
+            append(new(off, op, op_name[op], tuple(range(c, c + hi)), H[i + 1], None, 4, H[i + 3]))
         else:  # F20BC: no standard opcode uses it
-            append(Insn(off, op, op_name[op], (), H[i + 1], hi, 2))
+            append(new(off, op, op_name[op], (), H[i + 1], hi, 2))
         i += n
     return out
 

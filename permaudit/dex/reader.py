@@ -352,6 +352,7 @@ class DexFile:
         self._strings: dict[int, str] = {}
         self._found: dict[str, int | None] = {}
         self._protos: dict[int, str] = {}
+        self._methods: dict[int, MethodRef] = {}
         self._type_defs: dict[int, int] | None = None
         self._str_sorted: tuple[_Words, array[int] | None] | None = None
         self._index: CodeIndex | None = None  # built on first use of refs(), code() and the like
@@ -570,9 +571,12 @@ class DexFile:
 
     def method(self, idx: int) -> MethodRef:
         """The method id ``idx``."""
-        self._check(idx, self.method_count, "method")
-        return MethodRef(self.type_name(self._mid_h[4 * idx]), self.string(self._mid_i[2 * idx + 1]),
-                         self.proto_descriptor(self._mid_h[4 * idx + 1]))
+        ref = self._methods.get(idx)
+        if ref is None:
+            self._check(idx, self.method_count, "method")
+            ref = self._methods[idx] = MethodRef(self.type_name(self._mid_h[4 * idx]), self.string(self._mid_i[2 * idx + 1]),
+                                                 self.proto_descriptor(self._mid_h[4 * idx + 1]))
+        return ref
 
     def _member_range(self, halves: Sequence[int], count: int, class_name: str) -> range:
         cidx = self._find_type(class_name)
@@ -589,7 +593,16 @@ class DexFile:
         sid = self.find_string(name)
         if sid is None:
             return []
-        return [i for i, v in enumerate(words[1::2]) if v == sid]
+        column = words[1::2]
+        ids = array("I", column.tobytes()) if isinstance(column, memoryview) else column
+        out: list[int] = []
+        i, find = -1, ids.index  # C-speed scans from one hit to the next
+        try:
+            while True:
+                i = find(sid, i + 1)
+                out.append(i)
+        except ValueError:
+            return out
 
     def find_fields(self, class_name: str | None, name: str | None = None) -> list[int]:
         """Field ids of ``class_name`` (optionally only those called ``name``), by binary search.

@@ -215,18 +215,29 @@ def _documentation(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
 
 
 @functools.cache
-def _psl() -> Any:
-    """The public suffix list shipped inside the ``publicsuffixlist`` package (read from disk, never fetched)."""
+def _psl(punycode: bool = True) -> Any:
+    """The public suffix list shipped inside the ``publicsuffixlist`` package (read from disk, never fetched).
+
+    ``punycode=False``: the same list without the punycode copies of its ~460 non-ASCII
+    rules, which the library's parser builds with one IDNA encoding each (most of its cost).
+    Those copies can only match a name holding an ``xn--`` label, so :func:`_psl_for` uses
+    the full list for such names only (``tests/test_speed_invariants.py`` checks that every
+    punycode copy has an ``xn--`` label and that the lists agree otherwise).
+    """
     from publicsuffixlist import PublicSuffixList
 
-    return PublicSuffixList(accept_unknown=False)
+    return PublicSuffixList(accept_unknown=False, accept_encoded_idn=punycode)
+
+
+def _psl_for(host: str) -> Any:
+    return _psl("xn--" in host.lower())
 
 
 def registrable_domain(host: str) -> str:
     """``globat.com`` for ``ftukguhilcom.globat.com``; empty for IPs, single labels and unknown suffixes."""
     if not host or _ip(host) is not None:
         return ""
-    return str(_psl().privatesuffix(host) or "")
+    return str(_psl_for(host).privatesuffix(host) or "")
 
 
 def _host_ok(host: str) -> str:
@@ -236,7 +247,7 @@ def _host_ok(host: str) -> str:
     labels = host.rstrip(".").split(".")
     if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return "bad-host"
-    if len(labels) < 2 or _psl().publicsuffix(host) is None:
+    if len(labels) < 2 or _psl_for(host).publicsuffix(host) is None:
         return "unknown-tld"
     return ""
 

@@ -13,10 +13,11 @@ from permaudit.loading.package import (
     DexSource,
     LoadedApk,
     LoadedPackage,
+    hashes_later,
     hashes_of,
     load,
     one_line,
 )
 from permaudit.loading.walk import Refused, discover, is_dex_folder
 
-__all__ = ["DEFAULT_LIMITS", "DexSource", "Limits", "LoadedApk", "LoadedPackage", "Refused", "discover", "hashes_of", "is_dex_folder", "load", "member_name", "one_line"]
+__all__ = ["DEFAULT_LIMITS", "DexSource", "Limits", "LoadedApk", "LoadedPackage", "Refused", "discover", "hashes_later", "hashes_of", "is_dex_folder", "load", "member_name", "one_line"]

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import threading
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from permaudit.errors import MemberError
@@ -127,6 +128,11 @@ class Archive:
     _locals: dict[int, LocalHeader] = field(default_factory=dict)
     _refused: dict[str, str] = field(default_factory=dict)
     _reported: set[tuple[str, str]] = field(default_factory=set)
+    retain: Callable[[str], object] | None = None
+    """Names of members to keep once read in full by :meth:`keep` (the loader sets it to the dex
+    files when the code stage will read them again after the v1 signature check)."""
+    _kept: dict[str, bytes] = field(default_factory=dict)
+    _ahead: dict[str, Callable[[], bytes | None]] = field(default_factory=dict)
 
     # -- what the archive holds ---------------------------------------------------------
 
@@ -145,7 +151,77 @@ class Archive:
 
     def read(self, entry: Entry) -> bytes:
         """A member's bytes; ``MemberError`` (already recorded as a problem) if it is refused or damaged."""
+        kept = self._kept.pop(entry.label, None)
+        if kept is not None:  # inflated once already: charged to the budget again, as a second inflation is
+            self._spend(entry, len(kept))
+            return kept
+        ahead = self._ahead.pop(entry.label, None)
+        if ahead is not None and entry.label not in self._refused:
+            clean = ahead()
+            if clean is not None:  # read cleanly in the background: only the budget is left to charge
+                self._spend(entry, len(clean))
+                return clean
         return b"".join(self.chunks(entry))
+
+    def read_ahead(self, entry: Entry) -> None:
+        """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next :meth:`read`.
+
+        Only a member that reads cleanly (local header agreeing, inside the caps, size and
+        CRC as declared) is taken from there; any other is read again by ``read`` itself,
+        in order, so problems are recorded exactly as without read-ahead.
+        """
+        if (entry.label in self._ahead or entry.label in self._kept or entry.label in self._refused
+                or entry.method not in (STORED, DEFLATED) or not entry.sizes_known or entry.size > self.limits.member_bytes):
+            return
+        box: list[bytes | None] = []
+        worker = threading.Thread(target=lambda: box.append(self._clean_bytes(entry)), name="permaudit-inflate", daemon=True)
+        worker.start()
+
+        def result() -> bytes | None:
+            worker.join()
+            return box[0] if box else None
+
+        self._ahead[entry.label] = result
+
+    def _clean_bytes(self, entry: Entry) -> bytes | None:
+        """The member's bytes when ``chunks`` would read them without a note, refusal or damage;
+        else None. Records nothing (it runs in a background thread)."""
+        data, at, end = self.data, entry.header_offset, self._data_end()
+        if at + 30 > end or data[at : at + 4] != LOCAL_MAGIC:
+            return None
+        flags, method, _time, _date, crc, csize, size, nlen, xlen = struct.unpack_from("<HHHHIIIHH", data, at + 6)
+        if data[at + 30 : at + 30 + nlen] != entry.raw_name or method != entry.method:
+            return None
+        if not flags & _DATA_DESCRIPTOR and (crc, csize, size) != (entry.crc, entry.compressed_size, entry.size):
+            return None
+        start = at + 30 + nlen + xlen
+        stop = start + entry.compressed_size
+        if stop > end:
+            return None
+        view = memoryview(data)[start:stop]
+        if entry.method == STORED:
+            out = bytes(view)
+        else:
+            inflater = zlib.decompressobj(-15)
+            try:
+                out = inflater.decompress(view, entry.size + 1)  # a byte past the declared size shows a longer stream
+            except zlib.error:
+                return None
+            if not inflater.eof:
+                return None
+        if len(out) != entry.size or zlib.crc32(out) != entry.crc:
+            return None
+        return out
+
+    def wants(self, entry: Entry) -> bool:
+        """Whether :meth:`keep` would keep this member's bytes for its next :meth:`read`."""
+        return self.retain is not None and bool(self.retain(entry.name)) and entry.label not in self._refused
+
+    def keep(self, entry: Entry, data: bytes) -> None:
+        """Keep bytes ``chunks(entry)`` gave in full, so the next ``read`` does not inflate them again
+        (every check and note of that read is made already; its budget charge is repeated)."""
+        if self.wants(entry):
+            self._kept[entry.label] = data
 
     def chunks(self, entry: Entry) -> Iterator[bytes | memoryview]:
         """Stream a member's uncompressed bytes within the caps, located through its local header.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,6 +42,8 @@ class DexSource:
     name: str
     """``classes2.dex``, or ``split_feature.apk!classes.dex`` for a split."""
     read: Callable[[], bytes]
+    ahead: Callable[[], None] | None = None
+    """Start inflating it in the background, for the next ``read`` (a zip member only)."""
 
 
 @dataclass
@@ -118,6 +121,27 @@ def _read_or_empty(archive: Archive, entry: Entry) -> bytes:
         return b""
 
 
+def hashes_later(data: bytes) -> Callable[[], Hashes]:
+    """``hashes_of(data)`` computed in a background thread (hashlib releases the GIL on large
+    buffers, so it runs beside the caller's work); call the result to wait for it."""
+    if len(data) < _HASH_IN_THREAD:
+        done = hashes_of(data)
+        return lambda: done
+    box: list[Hashes] = []
+    worker = threading.Thread(target=lambda: box.append(hashes_of(data)), name="permaudit-hashes", daemon=True)
+    worker.start()
+
+    def result() -> Hashes:
+        worker.join()
+        return box[0] if box else hashes_of(data)  # the thread failed (memory): compute here
+
+    return result
+
+
+_HASH_IN_THREAD = 1 << 20
+"""Smaller data is hashed at once (starting a thread costs more than it saves)."""
+
+
 def hashes_of(data: bytes) -> Hashes:
     """SHA-256, SHA-1, MD5 and size: the identifiers analysts and courts quote."""
     return Hashes(
@@ -128,8 +152,12 @@ def hashes_of(data: bytes) -> Hashes:
     )
 
 
-def load(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> LoadedPackage:
-    """Read one target within ``limits``; raise ``InputError`` only when nothing of it can be read."""
+def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = False) -> LoadedPackage:
+    """Read one target within ``limits``; raise ``InputError`` only when nothing of it can be read.
+
+    ``keep_dex``: the dex files will be read (the code stage): keep those the v1 signature
+    check inflates, so they are not inflated twice.
+    """
     path = Path(path)
     if path.is_dir():
         if not is_dex_folder(path):
@@ -140,15 +168,19 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> LoadedPackage:
         package = LoadedPackage(str(path), "dex", hashes_of(data))
         package.dex.append(DexSource(path.name, lambda: data))
         return package
-    hashes = hashes_of(data)
-    package = LoadedPackage(str(path), "apk", hashes)
+    pending = hashes_later(data)  # beside the archive, manifest and signature work
+    package = LoadedPackage(str(path), "apk", None)
     budget = Budget(limits.package_bytes)
     archive = open_archive(data, limits, budget, problems=package.problems)
+    if keep_dex:
+        archive.retain = _dex_number
     if archive.find(MANIFEST) is None and any(e.name.lower().endswith(".apk") for e in archive.entries):
         suffix = path.suffix.lower()
         package.kind = suffix[1:] if suffix in BUNDLE_SUFFIXES else "bundle"
-        return _load_bundle(package, path, hashes, archive, limits, budget)
-    loaded = _open_apk(package, path.name, archive, member="")
+        package.hashes = pending()
+        return _load_bundle(package, path, package.hashes, archive, limits, budget, keep_dex)
+    loaded = _open_apk(package, path.name, archive, member="", top_hashes=pending)
+    package.hashes = pending()
     if loaded is None:
         raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
     _arrange(package, [loaded], top_level=True)
@@ -178,7 +210,8 @@ def _read_file(path: Path, limits: Limits) -> bytes:
     return data
 
 
-def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str) -> LoadedApk | None:
+def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
+              top_hashes: Callable[[], Hashes] | None = None) -> LoadedApk | None:
     """Parse every manifest copy of one opened APK; record what fails, return None (after a
     problem, ``failed`` for the package itself) if the archive has no entries to read."""
     data = archive.data
@@ -213,9 +246,10 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str) 
         if root is not None:
             roots.append(root)
     manifest = roots[0] if roots else None
-    hashes = package.hashes if not member and package.hashes else hashes_of(data)
+    signing = inspect_signing(data, archive)
+    hashes = top_hashes() if top_hashes is not None else hashes_of(data)
     split = manifest.get("split", "") if manifest is not None else ""
-    return LoadedApk(name, hashes, archive, manifest, split, inspect_signing(data, archive), roots[1:])
+    return LoadedApk(name, hashes, archive, manifest, split, signing, roots[1:])
 
 
 def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool) -> None:
@@ -232,11 +266,11 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
         dex = [(number, index, e) for index, e in enumerate(apk.archive.entries) if (number := _dex_number(e.name))]
         for _number, _index, entry in sorted(dex, key=lambda d: (d[0], d[1])):
             label = entry.label if top_level else f"{apk.name}!{entry.label}"
-            package.dex.append(DexSource(label, functools.partial(apk.archive.read, entry)))
+            package.dex.append(DexSource(label, functools.partial(apk.archive.read, entry), functools.partial(apk.archive.read_ahead, entry)))
 
 
 def _load_bundle(
-    package: LoadedPackage, path: Path, hashes: Hashes, archive: Archive, limits: Limits, budget: Budget
+    package: LoadedPackage, path: Path, hashes: Hashes, archive: Archive, limits: Limits, budget: Budget, keep_dex: bool = False
 ) -> LoadedPackage:
     """Every APK of a split bundle, each opened within the same package budget."""
     declared = _bundle_json(archive, package)
@@ -256,6 +290,8 @@ def _load_bundle(
         except MemberError:
             continue  # the reader recorded why
         inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems)
+        if keep_dex:
+            inner.retain = _dex_number
         apk = _open_apk(package, entry.label, inner, member=entry.label)
         if apk is not None:
             loaded.append(apk)
@@ -347,4 +383,4 @@ def _dex_order(name: str) -> tuple[int, str]:
     return (_dex_number(name) or 10**6, name)
 
 
-__all__ = ["DEFAULT_LIMITS", "DexSource", "LoadedApk", "LoadedPackage", "hashes_of", "load", "one_line"]
+__all__ = ["DEFAULT_LIMITS", "DexSource", "LoadedApk", "LoadedPackage", "hashes_later", "hashes_of", "load", "one_line"]

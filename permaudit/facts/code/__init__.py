@@ -22,7 +22,7 @@ from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex, candidates, types_with_prefix
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
-from permaudit.loading import LoadedPackage, hashes_of
+from permaudit.loading import LoadedPackage, hashes_later
 
 T = TypeVar("T")
 from permaudit.model import (
@@ -112,19 +112,23 @@ def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
     Validation damage confined to methods or classes is reported and the dex still read (the
     reader refuses the damaged parts one by one); damage to its tables skips the dex."""
     dexes, infos = [], []
-    for source in package.dex:
+    for k, source in enumerate(package.dex):
+        ahead = package.dex[k + 1].ahead if k + 1 < len(package.dex) else None
+        if ahead is not None:
+            ahead()  # the next dex inflates in a thread while this one is read and validated
         try:
             data = source.read()
         except MemberError:
             continue  # the reader recorded why (over a cap, damaged, unreadable)
+        hashes = hashes_later(data)  # in a thread, beside the validation
         try:
             dex = DexFile(data, source.name)
         except DexError as exc:
             package.problems.append(Problem("bad-dex", one_line(exc), source.name))
-            infos.append(DexInfo(source.name, hashes_of(data), 0, 0))
+            infos.append(DexInfo(source.name, hashes(), 0, 0))
             continue
-        infos.append(DexInfo(source.name, hashes_of(data), dex.class_count, dex.method_count))
         damage = validate(dex)  # whole-dex, linear: damage is reported even where no contacts API is involved
+        infos.append(DexInfo(source.name, hashes(), dex.class_count, dex.method_count))
         package.problems.extend(Problem("bad-method" if d.method_idx is not None else "bad-dex", d.message, source.name) for d in damage)
         if not any(d.fatal for d in damage):
             dexes.append(OpenDex(source.name, dex, package.problems))

@@ -1,0 +1,155 @@
+"""The facts each speed-up of issue #7 §6 rests on, checked so a later change cannot break them silently.
+
+No timings here (benchmarks/bench_bytecode.py measures); only that the fast paths give the
+same answers as the slow ones they replaced.
+"""
+
+from __future__ import annotations
+
+import random
+import zipfile
+import zlib
+
+import pytest
+
+from permaudit.dex import DexFile
+from permaudit.dex import index as dex_index
+from permaudit.dex.opcodes import _KIND_OPS
+from permaudit.facts import endpoints
+from permaudit.loading import load
+from permaudit.loading.members import Budget, Limits, open_archive
+
+from .conftest import fixture
+
+
+def test_no_opcode_taking_an_index_is_a_folded_surrogate_byte() -> None:
+    """refs() tests the opcode on the raw low byte although the candidate scan folds bytes
+    0xD8-0xDF (surrogates in UTF-16): equivalent only while no such opcode takes an index."""
+    assert not [op for ops in _KIND_OPS.values() for op in ops if 0xD8 <= op <= 0xDF]
+
+
+@pytest.mark.parametrize("name", ["multidex_app.apk", "query_apis.apk", "interprocedural.apk"])
+def test_refs_find_and_class_scans_agree(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """refs() finds few values with str.find and many with one character class: same refs."""
+    with zipfile.ZipFile(fixture(name)) as z:
+        data = z.read("classes.dex")
+    rng = random.Random(7)
+    wants = []
+    for _ in range(6):
+        d = DexFile(data, "classes.dex")
+        wants.append({
+            "methods": rng.sample(range(d.method_count), min(d.method_count, rng.choice([1, 5, 40]))),
+            "strings": rng.sample(range(d.string_count), min(d.string_count, rng.choice([1, 5, 40]))),
+            "fields": range(d.field_count),
+        })
+    found = []
+    for limit in (0, 10**9):
+        monkeypatch.setattr(dex_index, "_FIND_MAX", limit)
+        found.append([DexFile(data, "classes.dex").refs(**w) for w in wants])  # type: ignore[arg-type]
+    assert found[0] == found[1]
+    assert any(found[0])
+
+
+def test_the_fast_public_suffix_list_differs_only_by_punycode_rules() -> None:
+    """_psl(False) skips the punycode copies of non-ASCII rules; each holds an ``xn--`` label,
+    so a name without one meets the same rules either way."""
+    full, fast = endpoints._psl(True), endpoints._psl(False)
+    extra = full._publicsuffix - fast._publicsuffix
+    assert extra and fast._publicsuffix <= full._publicsuffix
+    assert all("xn--" in rule for rule in extra)
+    assert full._maxlabel == fast._maxlabel and full.accept_unknown == fast.accept_unknown is False
+    for host in ("ftukguhilcom.globat.com", "a.b.example.co.uk", "user.github.io", "shop.xn--fiqs8s", "xn--55qx5d.cn"):
+        assert endpoints.registrable_domain(host) == str(full.privatesuffix(host) or "")
+
+
+def test_dex_kept_from_the_v1_check_reads_the_same() -> None:
+    """load(keep_dex=True) keeps the dex files the v1 check inflates: same bytes, same problems."""
+    path = fixture("loan_harvest.apk")
+    plain, kept = load(path), load(path, keep_dex=True)
+    assert [s.read() for s in kept.dex] == [s.read() for s in plain.dex]
+    assert kept.problems == plain.problems and kept.hashes == plain.hashes
+    assert kept.artifacts == plain.artifacts
+
+
+def _zip(members: list[tuple[str, bytes, int]]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, data, method in members:
+            z.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+    return buffer.getvalue()
+
+
+def _corrupt_crc(blob: bytes, name: bytes) -> bytes:
+    """Change the CRC-32 the central directory and local header give for ``name``."""
+    out = bytearray(blob)
+    at = out.find(b"PK\x03\x04")
+    while at >= 0:
+        if out[at + 30 : at + 30 + len(name)] == name:
+            out[at + 14 : at + 18] = bytes(b ^ 0xFF for b in out[at + 14 : at + 18])
+        at = out.find(b"PK\x03\x04", at + 4)
+    at = out.find(b"PK\x01\x02")
+    while at >= 0:
+        if out[at + 46 : at + 46 + len(name)] == name:
+            out[at + 16 : at + 20] = bytes(b ^ 0xFF for b in out[at + 16 : at + 20])
+        at = out.find(b"PK\x01\x02", at + 4)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("package_bytes", [1 << 30, 150_000])
+def test_read_ahead_records_what_a_plain_read_records(package_bytes: int) -> None:
+    """Members inflated ahead in a thread give the same bytes, problems and refusals as plain reads."""
+    rng = random.Random(3)
+    payload = bytes(rng.getrandbits(8) for _ in range(60_000))
+    blob = _zip([
+        ("classes.dex", payload, zipfile.ZIP_DEFLATED),
+        ("classes2.dex", payload[::-1], zipfile.ZIP_STORED),
+        ("classes3.dex", payload[:1000] * 60, zipfile.ZIP_DEFLATED),
+        ("classes4.dex", payload[:5000], zipfile.ZIP_DEFLATED),
+    ])
+    blob = _corrupt_crc(blob, b"classes4.dex")
+    outcomes = []
+    for ahead in (False, True):
+        problems: list = []
+        archive = open_archive(blob, Limits(package_bytes=package_bytes), Budget(package_bytes), problems=problems)
+        got = []
+        for entry in archive.entries:
+            if ahead:
+                archive.read_ahead(entry)
+        for entry in archive.entries:
+            try:
+                got.append(zlib.crc32(archive.read(entry)))
+            except Exception as exc:  # noqa: BLE001 - the refusal itself is compared
+                got.append(f"{type(exc).__name__}: {exc}")
+        outcomes.append((got, problems))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1]  # the damaged CRC (and, with the small budget, the refusals) were recorded
+
+
+def test_decoded_instructions_equal_their_dataclass_construction() -> None:
+    """_decode builds Insn through slot descriptors: the same objects ``Insn(...)`` makes."""
+    from dataclasses import astuple, fields
+
+    from permaudit.dex.opcodes import Insn
+
+    with zipfile.ZipFile(fixture("query_apis.apk")) as z:
+        d = DexFile(z.read("classes.dex"), "classes.dex")
+    methods = sorted(m for m, c in d._code_index().code_of.items() if c)
+    seen = 0
+    for m in methods:
+        for insn in d.code(m) or []:
+            twin = Insn(*astuple(insn)) if insn.payload is None else Insn(**{f.name: getattr(insn, f.name) for f in fields(Insn)})
+            assert insn == twin and hash(insn) == hash(twin) and repr(insn) == repr(twin)
+            seen += 1
+    assert seen > 100
+
+
+def test_members_named_scan_equals_the_plain_loop() -> None:
+    with zipfile.ZipFile(fixture("multidex_app.apk")) as z:
+        d = DexFile(z.read("classes.dex"), "classes.dex")
+    for name in ("<init>", "query", "toString", "no such member name"):
+        sid = d.find_string(name)
+        for words, count in ((d._mid_i, d.method_count), (d._fid_i, d.field_count)):
+            plain = [i for i, v in enumerate(words[1::2]) if v == sid] if sid is not None else []
+            assert d._members_named(words, count, name) == plain
