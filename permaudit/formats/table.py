@@ -36,6 +36,7 @@ from permaudit.formats.report import (
     tr,
 )
 from permaudit.model import (
+    AccessSite,
     AuditResult,
     CodeLocation,
     Endpoint,
@@ -171,11 +172,7 @@ def _result(result: AuditResult, out: _Out) -> str:
             out.table(
                 t("table.sites-title", counts=title),
                 [t("col.data"), t("col.kind"), t("col.where"), t("col.api"), t("col.source"), t("col.code-owner")],
-                (
-                    [s.category, s.kind + (t("site.bridge") if s.bridge else "") + (t("site.via") if s.via else ""), where(s.location),
-                     short_api(s.api), s.source or "-", s.attribution.sdk or s.attribution.owner]
-                    for s in code.sites
-                ),
+                _site_rows(code.sites, where, t),
             )
             or t("table.sites-none")
         )
@@ -207,6 +204,18 @@ def _result(result: AuditResult, out: _Out) -> str:
     parts.append(out.table(t("table.problems"), [t("col.code"), t("col.severity"), t("col.message")],
                            ([p.code, p.severity.value, p.message] for p in result.problems)))
     return "\n\n".join(p for p in parts if p)
+
+
+def _site_rows(sites: Sequence[AccessSite], where: Callable[[CodeLocation], str], t: Callable[..., str]) -> list[list[str]]:
+    """One row per method and kind of read: the method once, then each further read's offset
+    (``BgService$f.handleMessage@0x87, @0x1b1``), so ten reads in two methods are two rows."""
+    groups: dict[tuple[str, ...], list[AccessSite]] = {}
+    for s in sites:
+        kind = s.kind + (t("site.bridge") if s.bridge else "") + (t("site.via") if s.via else "")
+        key = (s.category, kind, s.location.dex, s.location.signature, short_api(s.api), s.source or "-", s.attribution.sdk or s.attribution.owner.value)
+        groups.setdefault(key, []).append(s)
+    return [[key[0], key[1], ", ".join([where(group[0].location), *(f"@{g.location.offset:#x}" for g in group[1:])]), *key[4:]]
+            for key, group in groups.items()]
 
 
 def _findings(result: AuditResult, out: _Out) -> str:
