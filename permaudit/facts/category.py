@@ -37,8 +37,9 @@ from permaudit.dex import DexError, DexFile, Ref
 from permaudit.errors import MemberError, one_line
 from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import types_with_prefix
-from permaudit.facts.endpoints import TEXT_ASSET, _arsc_names, _pool_strings
+from permaudit.facts.endpoints import TEXT_ASSET
 from permaudit.loading import LoadedPackage
+from permaudit.loading.arsc import entry_names, pool_strings
 from permaudit.model import CodeFacts, ManifestFacts, Owner
 from permaudit.model.category import (
     IDENTITY_SOURCES,
@@ -347,7 +348,7 @@ def _resources(package: LoadedPackage, clues: _Clues, label: str) -> None:
         return
     try:
         hits = {i: t for i, t in _arsc_hits(data).items() if _any_clue(t)}
-        names = _arsc_names(data, set(hits)) if hits else {}
+        names = entry_names(data, set(hits)) if hits else {}
     except (struct.error, IndexError, ValueError, OverflowError) as exc:
         clues.notes.append(f"resources.arsc unreadable for string resources ({exc})")
         return
@@ -398,7 +399,7 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
                 n += 1
             i = hay.find(pattern, i + 1)  # type: ignore[arg-type]
     chosen = sorted(wanted)
-    return dict(zip(chosen, _pool_strings(data, pool, chosen)))
+    return dict(zip(chosen, pool_strings(data, pool, chosen)))
 
 
 # ---------------------------------------------------------------------------- assets

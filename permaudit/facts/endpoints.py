@@ -28,7 +28,7 @@ import functools
 import ipaddress
 import re
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -40,6 +40,13 @@ from permaudit.dex import DexError, DexFile, Insn
 from permaudit.errors import ArscError, one_line
 from permaudit.facts import attribution
 from permaudit.loading import LoadedPackage, member_name
+from permaudit.loading.arsc import (
+    RES_STRING_POOL,
+    RES_TABLE,
+    UTF8_FLAG,
+    entry_names,
+    pool_strings,
+)
 from permaudit.model import Attribution, CodeLocation, Problem
 from permaudit.model.endpoints import (
     Construction,
@@ -1053,7 +1060,7 @@ def _scan_nsc(found: _Collector, path: str, data: bytes, problems: list[Problem]
     names: list[str] = []
     if data[:4] == b"\x03\x00\x08\x00":
         try:
-            names = _pool_strings(data, 8)
+            names = pool_strings(data, 8)
         except (struct.error, IndexError, ValueError) as exc:
             problems.append(Problem("bad-resources", f"{path}: network security config string pool unreadable ({exc})", path))
             return
@@ -1075,40 +1082,6 @@ def _scan_nsc(found: _Collector, path: str, data: bytes, problems: list[Problem]
 
 # ---------------------------------------------------------------------------- resources.arsc
 
-RES_STRING_POOL, RES_TABLE, RES_TABLE_PACKAGE, RES_TABLE_TYPE = 0x0001, 0x0002, 0x0200, 0x0201
-_UTF8 = 1 << 8
-
-
-def _pool_strings(data: bytes, pool: int, wanted: Iterable[int] | None = None) -> list[str]:
-    """Strings of the string pool chunk at ``pool`` (all, or those in ``wanted``, in that order)."""
-    header_size = struct.unpack_from("<H", data, pool + 2)[0]
-    count, _, flags, strings_start = struct.unpack_from("<IIII", data, pool + 8)
-    count = min(count, (len(data) - pool - header_size) // 4)
-    out = []
-    for index in (range(count) if wanted is None else wanted):
-        if index >= count:
-            out.append("")
-            continue
-        offset = pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * index)[0]
-        if flags & _UTF8:
-            _, offset = _len8(data, offset)
-            length, offset = _len8(data, offset)
-            out.append(data[offset: offset + length].decode("utf-8", "replace"))
-        else:
-            length = struct.unpack_from("<H", data, offset)[0]
-            offset += 2
-            if length & 0x8000:
-                length = ((length & 0x7FFF) << 16) | struct.unpack_from("<H", data, offset)[0]
-                offset += 2
-            out.append(data[offset: offset + 2 * length].decode("utf-16-le", "replace"))
-    return out
-
-
-def _len8(data: bytes, offset: int) -> tuple[int, int]:
-    first = data[offset]
-    if first & 0x80:
-        return ((first & 0x7F) << 8) | data[offset + 1], offset + 2
-    return first, offset + 1
 
 
 def _scan_arsc(found: _Collector, path: str, data: bytes, problems: list[Problem]) -> None:
@@ -1116,7 +1089,7 @@ def _scan_arsc(found: _Collector, path: str, data: bytes, problems: list[Problem
         hits = _arsc_hits(data)
         if not hits:
             return
-        names = _arsc_names(data, set(hits))
+        names = entry_names(data, set(hits))
     except (struct.error, IndexError, ValueError, OverflowError) as exc:
         problems.append(Problem("bad-resources", f"{path}: resource table unreadable for endpoints ({exc})", path))
         return
@@ -1150,7 +1123,7 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
     base = pool + strings_start
     end = min(len(data), pool + pool_size)
     needles = [rb"(?i)(?:https?|wss?|ftp)://", rb"(?:\d{1,3}\.){3}\d{1,3}", rb"aHR0c"]
-    if not flags & _UTF8:
+    if not flags & UTF8_FLAG:
         needles = [rb"(?i)h\x00t\x00t\x00p\x00s?\x00?:\x00/\x00/\x00|w\x00s\x00s?\x00?:\x00/\x00/\x00|f\x00t\x00p\x00:\x00/\x00/\x00",
                    rb"(?:\d\x00){1,3}\.\x00(?:\d\x00){1,3}\.\x00(?:\d\x00){1,3}\.\x00(?:\d\x00){1,3}", rb"a\x00H\x00R\x000\x00c\x00"]
     wanted: set[int] = set()
@@ -1162,85 +1135,8 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
             if len(wanted) > MAX_MEMBER_HITS:
                 break
     chosen = sorted(wanted)[:MAX_MEMBER_HITS]
-    texts = _pool_strings(data, pool, chosen)
+    texts = pool_strings(data, pool, chosen)
     return {i: t for i, t in zip(chosen, texts) if URL_RE.search(t) or IP_STRING.fullmatch(t.strip()) or B64_RE.search(t)}
-
-
-def _arsc_names(data: bytes, wanted: set[int]) -> dict[int, set[str]]:
-    """``type/name`` of every entry (simple or in a bag) whose string value is a wanted global-pool index."""
-    names: dict[int, set[str]] = {}
-    budget = [len(data) // 12 + 1]  # a bag item is 12 bytes: crafted bags sharing bytes cannot multiply the work
-    _, header_size, size = struct.unpack_from("<HHI", data, 0)
-    end = min(size, len(data))
-    offset = header_size
-    while offset + 8 <= end:
-        kind, _, chunk_size = struct.unpack_from("<HHI", data, offset)
-        if chunk_size < 8:
-            break
-        if kind == RES_TABLE_PACKAGE:
-            _package_names(data, offset, min(offset + chunk_size, end), wanted, names, budget)
-        offset += chunk_size
-    return names
-
-
-def _package_names(data: bytes, package: int, end: int, wanted: set[int], names: dict[int, set[str]], budget: list[int]) -> None:
-    header_size = struct.unpack_from("<H", data, package + 2)[0]
-    type_strings, _, key_strings = struct.unpack_from("<III", data, package + 8 + 4 + 256)
-    hits: list[tuple[int, int, int]] = []  # (pool index, type id, key index)
-    offset = package + header_size
-    while offset + 8 <= end:
-        kind, chunk_header, chunk_size = struct.unpack_from("<HHI", data, offset)
-        if chunk_size < 8:
-            break
-        if kind == RES_TABLE_TYPE:
-            _type_hits(data, offset, chunk_header, wanted, hits, budget)
-        offset += chunk_size
-    if not hits:
-        return
-    types = _pool_strings(data, package + type_strings, sorted({t - 1 for _, t, _ in hits}))
-    type_names = dict(zip(sorted({t - 1 for _, t, _ in hits}), types))
-    key_list = sorted({k for _, _, k in hits})
-    keys = dict(zip(key_list, _pool_strings(data, package + key_strings, key_list)))
-    for index, type_id, key in hits:
-        names.setdefault(index, set()).add(f"{type_names.get(type_id - 1, '?')}/{keys.get(key, '?')}")
-
-
-def _type_hits(data: bytes, chunk: int, header_size: int, wanted: set[int], hits: list[tuple[int, int, int]], budget: list[int]) -> None:
-    type_id, flags = data[chunk + 8], data[chunk + 9]
-    count, entries_start = struct.unpack_from("<II", data, chunk + 12)
-    offsets_at = chunk + header_size
-    if flags & 0x01:  # sparse: (index, offset/4) pairs
-        entry_offsets = [struct.unpack_from("<HH", data, offsets_at + 4 * i)[1] * 4 for i in range(count)]
-    elif flags & 0x02:  # 16-bit offsets
-        entry_offsets = [o * 4 for o in struct.unpack_from(f"<{count}H", data, offsets_at) if o != 0xFFFF]
-    else:
-        entry_offsets = [o for o in struct.unpack_from(f"<{count}I", data, offsets_at) if o != 0xFFFFFFFF]
-    base = chunk + entries_start
-    for entry_offset in entry_offsets:
-        at = base + entry_offset
-        size, entry_flags = struct.unpack_from("<HH", data, at)
-        if entry_flags & 0x0008:  # compact: key in size, value inline
-            if entry_flags >> 8 == 0x03:
-                value = struct.unpack_from("<I", data, at + 4)[0]
-                if value in wanted:
-                    hits.append((value, type_id, size))
-            continue
-        key = struct.unpack_from("<I", data, at + 4)[0]
-        if entry_flags & 0x0001:  # bag: parent, count, then (name, Res_value) maps
-            map_count = struct.unpack_from("<I", data, at + 12)[0]
-            at += size
-            budget[0] -= min(map_count, 4096)
-            if budget[0] < 0:
-                raise ValueError("resource bags claim more items than the table can hold")
-            for _ in range(min(map_count, 4096)):
-                data_type, value = data[at + 7], struct.unpack_from("<I", data, at + 8)[0]
-                if data_type == 0x03 and value in wanted:
-                    hits.append((value, type_id, key))
-                at += 12
-            continue
-        data_type, value = data[at + size + 3], struct.unpack_from("<I", data, at + size + 4)[0]
-        if data_type == 0x03 and value in wanted:
-            hits.append((value, type_id, key))
 
 
 __all__ = ["MAX_ENDPOINTS", "MAX_SOURCES", "extract", "filter_reason", "ip_scope", "parse", "registrable_domain", "service_of"]

@@ -1,4 +1,4 @@
-"""Resolve one resource id in ``resources.arsc`` without parsing the whole table.
+"""resources.arsc without parsing the whole table: one resource id, a pool's strings, entry names.
 
 androguard's ``ARSCParser`` decodes every entry of every package (0.5 s on Google Play
 services' table), which would blow the manifest stage's time budget just to read the
@@ -11,6 +11,7 @@ report the table as malformed.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 from permaudit.errors import ArscError
 
@@ -131,7 +132,22 @@ def _string(data: bytes, pool: int, index: int) -> str:
     if index >= count:
         raise ArscError(f"string {index} out of range ({count})")
     header_size = struct.unpack_from("<H", data, pool + 2)[0]
-    offset = pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * index)[0]
+    return _decode(data, pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * index)[0], flags)
+
+
+def pool_strings(data: bytes, pool: int, wanted: Iterable[int] | None = None) -> list[str]:
+    """Strings of the string pool chunk at ``pool``: all, or those in ``wanted`` in that order
+    (empty for an index past the pool). A pool cut short raises ``struct.error``/``IndexError``:
+    the caller names the member it could not read."""
+    header_size = struct.unpack_from("<H", data, pool + 2)[0]
+    count, _, flags, strings_start = struct.unpack_from("<IIII", data, pool + 8)
+    count = min(count, (len(data) - pool - header_size) // 4)
+    return [_decode(data, pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * i)[0], flags) if i < count else ""
+            for i in (range(count) if wanted is None else wanted)]
+
+
+def _decode(data: bytes, offset: int, flags: int) -> str:
+    """One pool string at ``offset``: UTF-8 (two lengths) or UTF-16 (one or two 16-bit lengths)."""
     if flags & UTF8_FLAG:
         _, offset = _length8(data, offset)
         length, offset = _length8(data, offset)
@@ -149,3 +165,80 @@ def _length8(data: bytes, offset: int) -> tuple[int, int]:
     if first & 0x80:
         return ((first & 0x7F) << 8) | data[offset + 1], offset + 2
     return first, offset + 1
+
+
+def entry_names(data: bytes, wanted: set[int]) -> dict[int, set[str]]:
+    """``type/name`` of every entry (simple or in a bag) whose string value is a wanted global-pool index."""
+    names: dict[int, set[str]] = {}
+    budget = [len(data) // 12 + 1]  # a bag item is 12 bytes: crafted bags sharing bytes cannot multiply the work
+    _, header_size, size = struct.unpack_from("<HHI", data, 0)
+    end = min(size, len(data))
+    offset = header_size
+    while offset + 8 <= end:
+        kind, _, chunk_size = struct.unpack_from("<HHI", data, offset)
+        if chunk_size < 8:
+            break
+        if kind == RES_TABLE_PACKAGE:
+            _package_names(data, offset, min(offset + chunk_size, end), wanted, names, budget)
+        offset += chunk_size
+    return names
+
+
+def _package_names(data: bytes, package: int, end: int, wanted: set[int], names: dict[int, set[str]], budget: list[int]) -> None:
+    header_size = struct.unpack_from("<H", data, package + 2)[0]
+    type_strings, _, key_strings = struct.unpack_from("<III", data, package + 8 + 4 + 256)
+    hits: list[tuple[int, int, int]] = []  # (pool index, type id, key index)
+    offset = package + header_size
+    while offset + 8 <= end:
+        kind, chunk_header, chunk_size = struct.unpack_from("<HHI", data, offset)
+        if chunk_size < 8:
+            break
+        if kind == RES_TABLE_TYPE:
+            _type_hits(data, offset, chunk_header, wanted, hits, budget)
+        offset += chunk_size
+    if not hits:
+        return
+    types = pool_strings(data, package + type_strings, sorted({t - 1 for _, t, _ in hits}))
+    type_names = dict(zip(sorted({t - 1 for _, t, _ in hits}), types))
+    key_list = sorted({k for _, _, k in hits})
+    keys = dict(zip(key_list, pool_strings(data, package + key_strings, key_list)))
+    for index, type_id, key in hits:
+        names.setdefault(index, set()).add(f"{type_names.get(type_id - 1, '?')}/{keys.get(key, '?')}")
+
+
+def _type_hits(data: bytes, chunk: int, header_size: int, wanted: set[int], hits: list[tuple[int, int, int]], budget: list[int]) -> None:
+    type_id, flags = data[chunk + 8], data[chunk + 9]
+    count, entries_start = struct.unpack_from("<II", data, chunk + 12)
+    offsets_at = chunk + header_size
+    if flags & 0x01:  # sparse: (index, offset/4) pairs
+        entry_offsets = [struct.unpack_from("<HH", data, offsets_at + 4 * i)[1] * 4 for i in range(count)]
+    elif flags & 0x02:  # 16-bit offsets
+        entry_offsets = [o * 4 for o in struct.unpack_from(f"<{count}H", data, offsets_at) if o != 0xFFFF]
+    else:
+        entry_offsets = [o for o in struct.unpack_from(f"<{count}I", data, offsets_at) if o != 0xFFFFFFFF]
+    base = chunk + entries_start
+    for entry_offset in entry_offsets:
+        at = base + entry_offset
+        size, entry_flags = struct.unpack_from("<HH", data, at)
+        if entry_flags & 0x0008:  # compact: key in size, value inline
+            if entry_flags >> 8 == 0x03:
+                value = struct.unpack_from("<I", data, at + 4)[0]
+                if value in wanted:
+                    hits.append((value, type_id, size))
+            continue
+        key = struct.unpack_from("<I", data, at + 4)[0]
+        if entry_flags & 0x0001:  # bag: parent, count, then (name, Res_value) maps
+            map_count = struct.unpack_from("<I", data, at + 12)[0]
+            at += size
+            budget[0] -= min(map_count, 4096)
+            if budget[0] < 0:
+                raise ValueError("resource bags claim more items than the table can hold")
+            for _ in range(min(map_count, 4096)):
+                data_type, value = data[at + 7], struct.unpack_from("<I", data, at + 8)[0]
+                if data_type == 0x03 and value in wanted:
+                    hits.append((value, type_id, key))
+                at += 12
+            continue
+        data_type, value = data[at + size + 3], struct.unpack_from("<I", data, at + size + 4)[0]
+        if data_type == 0x03 and value in wanted:
+            hits.append((value, type_id, key))
