@@ -150,3 +150,15 @@ def test_a_string_index_out_of_range_in_one_method_costs_its_endpoints_only() ->
     proc = subprocess.run([sys.executable, str(script), "--seed", "7", "--only", "4095"], capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "[4095] partial" in proc.stdout and "'bad-method'" in proc.stdout
+
+
+def test_a_type_descriptor_without_its_semicolon_costs_no_endpoints(tmp_path: Path) -> None:
+    """fuzz --seed 11 --only 382: ``Ljava/lang/String;`` rewritten to ``Ljava/lang/String[`` in the
+    type strings of http_apis.apk made the endpoint stage's own descriptor parser raise (an
+    internal error that cost every endpoint); the shared ``split_params`` reads it as far as it goes."""
+    dex = fixture_member("http_apis.apk", "classes.dex")
+    assert dex.count(b"Ljava/lang/String;\x00") == 1
+    broken = with_member("http_apis.apk", "classes.dex", lambda b: b.replace(b"Ljava/lang/String;\x00", b"Ljava/lang/String[\x00"))
+    result = audit_bytes(tmp_path, broken)
+    assert result.code is not None and result.code.endpoints is not None
+    assert result.code.endpoints.endpoints  # the URLs are still found

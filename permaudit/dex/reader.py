@@ -32,6 +32,7 @@ start no sequence as Latin-1 and raises on a truncated sequence, where ours give
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from array import array
@@ -46,7 +47,7 @@ from permaudit.dex.index import CODE_HEADER, ULEB_TOKEN, CodeIndex, Ref, uleb_va
 from permaudit.dex.opcodes import _LITTLE, Insn, _cast, _decode, _Words
 from permaudit.errors import DexError
 
-__all__ = ["ClassDef", "CodeInfo", "DexFile", "FieldRef", "MethodRef"]
+__all__ = ["ClassDef", "CodeInfo", "DexFile", "FieldRef", "MethodRef", "split_params"]
 
 NO_INDEX = 0xFFFFFFFF
 CLASS_DATA_ITEM = 0x2000
@@ -1029,3 +1030,23 @@ class _AnnotationBudget:
         self.left -= 1
         if self.left < 0:
             raise dex._err(f"annotation values: more than {_ANNOTATION_VALUES} decoded (at 0x{off:x}); given up")
+
+
+@functools.cache
+def split_params(descriptor: str) -> list[str]:
+    """The parameter types of ``(I[Ljava/lang/String;)V``; a malformed descriptor from a
+    hostile dex (an ``L`` type without its ``;``, no ``)``) is read as far as it goes."""
+    body = descriptor[1:].partition(")")[0]
+    params, i = [], 0
+    while i < len(body):
+        j = i
+        while j < len(body) and body[j] == "[":
+            j += 1
+        if j < len(body) and body[j] == "L":
+            end = body.find(";", j)
+            j = len(body) if end < 0 else end + 1
+        else:
+            j += 1
+        params.append(body[i:j])
+        i = j
+    return params

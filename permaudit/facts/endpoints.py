@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from permaudit.data import load
-from permaudit.dex import DexError, DexFile, Insn
+from permaudit.dex import DexError, DexFile, Insn, split_params
 from permaudit.errors import ArscError, one_line
 from permaudit.facts import attribution
 from permaudit.loading import LoadedPackage, member_name
@@ -510,7 +510,7 @@ def _apis(dex: DexFile) -> dict[int, _Api]:
     out: dict[int, _Api] = {}
     for entry in table:
         for method_idx in dex.find_methods(entry["class"], entry["method"]):
-            params = _params(dex.method(method_idx).descriptor)
+            params = split_params(dex.method(method_idx).descriptor)
             positions: list[int] = []
             at = 1  # as called on an instance; one less for invoke-static (_Pass._api)
             for p in params:
@@ -530,20 +530,6 @@ def _apis(dex: DexFile) -> dict[int, _Api]:
                 continue  # Socket(InetAddress, int), Socket(): no host string
             out[method_idx] = _Api(entry["api"], entry.get("role", "sink") == "sink", url, method_pos, port_pos,
                                    bool(entry.get("port")), bool(entry.get("base_url")), entry.get("http_method", ""))
-    return out
-
-
-def _params(descriptor: str) -> list[str]:
-    """Parameter type descriptors of a method descriptor ``(ILjava/lang/String;[B)V``."""
-    out: list[str] = []
-    i, end = 1, descriptor.find(")")
-    while 0 < i < end:
-        j = i
-        while descriptor[j] == "[":
-            j += 1
-        j = descriptor.index(";", j) + 1 if descriptor[j] == "L" else j + 1
-        out.append(descriptor[i:j])
-        i = j
     return out
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from permaudit.data import load
-from permaudit.dex import DexFile, Insn, MethodRef
+from permaudit.dex import DexFile, Insn, MethodRef, split_params
 
 URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"
@@ -178,26 +178,6 @@ def param_slots(ref: MethodRef, is_static: bool) -> list[tuple[str, int]]:
         slots.append((t, pos))
         pos += 2 if t in ("J", "D") else 1
     return slots
-
-
-@functools.cache
-def split_params(descriptor: str) -> list[str]:
-    """The parameter types of ``(I[Ljava/lang/String;)V``; a malformed descriptor from a
-    hostile dex (an ``L`` type without its ``;``, no ``)``) is read as far as it goes."""
-    body = descriptor[1:].partition(")")[0]
-    params, i = [], 0
-    while i < len(body):
-        j = i
-        while j < len(body) and body[j] == "[":
-            j += 1
-        if j < len(body) and body[j] == "L":
-            end = body.find(";", j)
-            j = len(body) if end < 0 else end + 1
-        else:
-            j += 1
-        params.append(body[i:j])
-        i = j
-    return params
 
 
 def moves_cursor(dex: DexFile, insns: Sequence[Insn]) -> bool:
