@@ -39,7 +39,7 @@ from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import types_with_prefix
 from permaudit.facts.endpoints import TEXT_ASSET
 from permaudit.loading import LoadedPackage
-from permaudit.loading.arsc import entry_names, pool_strings
+from permaudit.loading.arsc import entry_names, global_pool, pool_strings
 from permaudit.model import CodeFacts, ManifestFacts, Owner
 from permaudit.model.category import (
     IDENTITY_SOURCES,
@@ -66,7 +66,6 @@ MIN_BRAND = 8
 """A package segment this long (``loanfixturedemo``) is cut from content texts as the app's brand."""
 MAX_ALTERNATIVES = 8
 """A dex string with this many ``|`` is a word list (a regex of top-level domains: ``...|lixil|loan|loans|lol|...``), not text."""
-RES_STRING_POOL, RES_TABLE, UTF8_FLAG = 0x0001, 0x0002, 1 << 8
 TEXT_TYPES = ("string/", "array/", "plurals/")
 
 _SOURCE_ORDER = list(CategoryClueSource)
@@ -367,24 +366,12 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
 
     The needles are searched in the pool's bytes (ASCII lower-cased, needles encoded as the
     pool is: UTF-8 or UTF-16), each hit mapped to its string by bisection; only hits are decoded."""
-    kind, header_size, _ = struct.unpack_from("<HHI", data, 0)
-    if kind != RES_TABLE:
-        raise ValueError(f"not a resource table (chunk type {kind:#x})")
-    pool = header_size
-    if struct.unpack_from("<H", data, pool)[0] != RES_STRING_POOL:
-        raise ValueError("no global string pool")
-    pool_header, pool_size = struct.unpack_from("<HI", data, pool + 2)
-    count, _, flags, strings_start = struct.unpack_from("<IIII", data, pool + 8)
-    count = min(count, max(0, (len(data) - pool - pool_header) // 4))
-    if not count:
+    pool = global_pool(data)
+    if not pool.starts:
         return {}
-    offsets = struct.unpack_from(f"<{count}I", data, pool + pool_header)
-    order = sorted(range(count), key=offsets.__getitem__)
-    starts = [offsets[i] for i in order]
-    base = pool + strings_start
-    raw = data[base:min(len(data), pool + pool_size)]
+    raw = pool.data
     hay: bytes | str
-    if flags & UTF8_FLAG:
+    if pool.utf8:
         hay, width = raw.lower(), 1
     else:  # searched as text: byte offset = 2 x character index (length prefixes decode as odd characters)
         hay, width = _lower(raw[: len(raw) & ~1].decode("utf-16-le", "replace")), 2
@@ -393,13 +380,13 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
         pattern = needle.encode("utf-8").lower() if width == 1 else needle
         i, n = hay.find(pattern), 0  # type: ignore[arg-type]
         while i >= 0 and n < MAX_PER_NEEDLE and len(wanted) < MAX_HITS:
-            k = bisect.bisect_right(starts, i * width) - 1
-            if k >= 0 and order[k] not in wanted:
-                wanted.add(order[k])
+            k = pool.index_at(i * width)
+            if k is not None and k not in wanted:
+                wanted.add(k)
                 n += 1
             i = hay.find(pattern, i + 1)  # type: ignore[arg-type]
     chosen = sorted(wanted)
-    return dict(zip(chosen, pool_strings(data, pool, chosen)))
+    return dict(zip(chosen, pool_strings(data, pool.offset, chosen)))
 
 
 # ---------------------------------------------------------------------------- assets

@@ -40,13 +40,7 @@ from permaudit.dex import DexError, DexFile, Insn, split_params
 from permaudit.errors import ArscError, one_line
 from permaudit.facts import attribution
 from permaudit.loading import LoadedPackage, member_name
-from permaudit.loading.arsc import (
-    RES_STRING_POOL,
-    RES_TABLE,
-    UTF8_FLAG,
-    entry_names,
-    pool_strings,
-)
+from permaudit.loading.arsc import entry_names, global_pool, pool_strings
 from permaudit.model import Attribution, CodeLocation, Problem
 from permaudit.model.endpoints import (
     Construction,
@@ -1094,34 +1088,21 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
     """Global-pool strings holding a URL, a bare IP or base64 of one: index -> text.
 
     One regex over the pool bytes (UTF-8 or UTF-16), each hit mapped to its string by bisection."""
-    kind, header_size, _ = struct.unpack_from("<HHI", data, 0)
-    if kind != RES_TABLE:
-        raise ValueError(f"not a resource table (chunk type {kind:#x})")
-    pool = header_size
-    if struct.unpack_from("<H", data, pool)[0] != RES_STRING_POOL:
-        raise ValueError("no global string pool")
-    pool_header, pool_size = struct.unpack_from("<HI", data, pool + 2)
-    count, _, flags, strings_start = struct.unpack_from("<IIII", data, pool + 8)
-    count = min(count, max(0, (len(data) - pool - pool_header) // 4))
-    offsets = list(struct.unpack_from(f"<{count}I", data, pool + pool_header))
-    order = sorted(range(count), key=offsets.__getitem__)
-    starts = [offsets[i] for i in order]
-    base = pool + strings_start
-    end = min(len(data), pool + pool_size)
+    pool = global_pool(data)
     needles = [rb"(?i)(?:https?|wss?|ftp)://", rb"(?:\d{1,3}\.){3}\d{1,3}", rb"aHR0c"]
-    if not flags & UTF8_FLAG:
+    if not pool.utf8:
         needles = [rb"(?i)h\x00t\x00t\x00p\x00s?\x00?:\x00/\x00/\x00|w\x00s\x00s?\x00?:\x00/\x00/\x00|f\x00t\x00p\x00:\x00/\x00/\x00",
                    rb"(?:\d\x00){1,3}\.\x00(?:\d\x00){1,3}\.\x00(?:\d\x00){1,3}\.\x00(?:\d\x00){1,3}", rb"a\x00H\x00R\x000\x00c\x00"]
     wanted: set[int] = set()
     for needle in needles:
-        for match in re.finditer(needle, data[base:end]):
-            k = bisect.bisect_right(starts, match.start()) - 1
-            if k >= 0:
-                wanted.add(order[k])
+        for match in re.finditer(needle, pool.data):
+            k = pool.index_at(match.start())
+            if k is not None:
+                wanted.add(k)
             if len(wanted) > MAX_MEMBER_HITS:
                 break
     chosen = sorted(wanted)[:MAX_MEMBER_HITS]
-    texts = pool_strings(data, pool, chosen)
+    texts = pool_strings(data, pool.offset, chosen)
     return {i: t for i, t in zip(chosen, texts) if URL_RE.search(t) or IP_STRING.fullmatch(t.strip()) or B64_RE.search(t)}
 
 

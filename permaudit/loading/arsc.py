@@ -10,8 +10,10 @@ report the table as malformed.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from permaudit.errors import ArscError
 
@@ -133,6 +135,46 @@ def _string(data: bytes, pool: int, index: int) -> str:
         raise ArscError(f"string {index} out of range ({count})")
     header_size = struct.unpack_from("<H", data, pool + 2)[0]
     return _decode(data, pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * index)[0], flags)
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    """The global string pool of a resource table, laid out so its bytes can be searched and a
+    hit mapped back to its string without decoding the pool."""
+
+    offset: int
+    """Of the pool chunk in the table (for ``pool_strings``)."""
+    utf8: bool
+    """UTF-8 strings; else UTF-16LE."""
+    data: bytes
+    """The pool's string bytes."""
+    starts: tuple[int, ...]
+    """Start of each string in ``data``, ascending."""
+    order: tuple[int, ...]
+    """The string index of each entry of ``starts``."""
+
+    def index_at(self, position: int) -> int | None:
+        """The index of the string whose bytes hold ``position`` of ``data``."""
+        k = bisect.bisect_right(self.starts, position) - 1
+        return self.order[k] if k >= 0 else None
+
+
+def global_pool(table: bytes) -> GlobalPool:
+    """The global string pool of ``resources.arsc``; ``ValueError`` (or ``struct.error``) when the
+    table is not one or its pool is missing: the caller names the member."""
+    kind, header_size, _ = struct.unpack_from("<HHI", table, 0)
+    if kind != RES_TABLE:
+        raise ValueError(f"not a resource table (chunk type {kind:#x})")
+    pool = header_size
+    if struct.unpack_from("<H", table, pool)[0] != RES_STRING_POOL:
+        raise ValueError("no global string pool")
+    pool_header, pool_size = struct.unpack_from("<HI", table, pool + 2)
+    count, _, flags, strings_start = struct.unpack_from("<IIII", table, pool + 8)
+    count = min(count, max(0, (len(table) - pool - pool_header) // 4))
+    offsets = struct.unpack_from(f"<{count}I", table, pool + pool_header)
+    order = tuple(sorted(range(count), key=offsets.__getitem__))
+    base = pool + strings_start
+    return GlobalPool(pool, bool(flags & UTF8_FLAG), table[base:min(len(table), pool + pool_size)], tuple(offsets[i] for i in order), order)
 
 
 def pool_strings(data: bytes, pool: int, wanted: Iterable[int] | None = None) -> list[str]:
