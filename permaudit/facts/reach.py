@@ -592,7 +592,7 @@ def _steps(code: _Code, node: _Node, read_offset: int) -> tuple[ReachStep, ...]:
                 except DexError:
                     text = ""
                 break
-        out.append(ReachStep(n.dex, cls, name, desc, offset, text, n.edge))
+        out.append(ReachStep(CodeLocation(n.dex, cls, name, desc, offset, text), n.edge))
         n = n.parent
     return tuple(out)
 

@@ -274,8 +274,7 @@ def chain(result: AuditResult, evidence: Evidence, lang: str = "en") -> list[Ste
             if reach.entry is not None:
                 steps.append(Step("entry", tr("chain.entry", lang, kind=reach.entry.kind.value, where=f"{java_class(reach.entry.class_name)}.{reach.entry.method}")))
             for hop in reach.steps:
-                loc = CodeLocation(hop.dex, hop.class_name, hop.method, hop.descriptor, hop.offset, hop.instruction)
-                steps.append(Step("step", tr("chain.step", lang, where=java_where(loc, multidex), edge=hop.edge.value), loc))
+                steps.append(Step("step", tr("chain.step", lang, where=java_where(hop.location, multidex), edge=hop.edge.value), hop.location))
             return steps
     role = {EvidenceKind.READ: "read", EvidenceKind.REQUEST: "request", EvidenceKind.PERMISSION: "permission"}.get(evidence.kind, evidence.kind.value)
     return [Step(role, evidence.text, evidence.location)]

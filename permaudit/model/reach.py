@@ -130,20 +130,34 @@ class EntryPoint:
 class ReachStep:
     """One method on a path, from the entry point to the read."""
 
-    dex: str
-    class_name: str
-    method: str
-    descriptor: str
-    offset: int
+    location: CodeLocation
     """Where this method leads to the next step (the invoke, ``new-instance`` or ``const-class``), or the read in the last step."""
-    instruction: str
-    """The instruction at ``offset`` as smali writes it."""
     edge: ReachEdge
     """How it leads to the next step (``read`` for the last)."""
 
     @property
+    def dex(self) -> str:
+        return self.location.dex
+
+    @property
+    def class_name(self) -> str:
+        return self.location.class_name
+
+    @property
+    def method(self) -> str:
+        return self.location.method
+
+    @property
+    def offset(self) -> int:
+        return self.location.offset
+
+    @property
+    def instruction(self) -> str:
+        return self.location.instruction
+
+    @property
     def signature(self) -> str:
-        return f"{self.class_name}->{self.method}{self.descriptor}"
+        return self.location.signature
 
 
 @dataclass(frozen=True)
