@@ -22,7 +22,15 @@ from permaudit.loading import (
     discover,
     load,
 )
-from permaudit.model import AuditResult, CodeFacts, ManifestFacts, Problem, Severity, Stage, Status
+from permaudit.model import (
+    AuditResult,
+    CodeFacts,
+    ManifestFacts,
+    Problem,
+    Severity,
+    Stage,
+    Status,
+)
 from permaudit.model.category import CategorySignal, CategoryStrength
 from permaudit.model.policy import Profile
 from permaudit.policy import profile, profiles

@@ -23,7 +23,7 @@ from permaudit.errors import one_line
 from permaudit.findings import finding_types
 from permaudit.formats import FORMATS, render
 from permaudit.model import AuditResult, PolicySeverity, Status, visible
-from permaudit.policy import profiles
+from permaudit.policy import matches, profiles
 from permaudit.version import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -138,8 +138,7 @@ def _describe(args: argparse.Namespace) -> int:
     print(f"docs: docs/rules/{kind}.md")
     for p in profiles().values():
         for v in p.verdicts:
-            want_category, _, want_kind = v.finding.partition(".")
-            if want_kind in ("*", kind) and want_category in ("*", category):
+            if matches(v.finding, category, kind):
                 when = " (lending apps)" if v.applies_to.value == "lending" else ""
                 if v.when.target_sdk_min is not None or v.when.target_sdk_max is not None:
                     when += f" (target API {v.when.target_sdk_min or ''}-{v.when.target_sdk_max or ''})"

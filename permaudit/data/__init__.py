@@ -21,6 +21,12 @@ def permission_categories() -> dict[str, str]:
 
 
 @functools.cache
+def category_names() -> dict[str, dict[str, str]]:
+    """Data category -> its name per language (``{"en": "call log", "zh": "通话记录"}``)."""
+    return {group["id"]: group.get("name", {}) for group in load("permissions")["categories"]}
+
+
+@functools.cache
 def category_order() -> tuple[str, ...]:
     """Categories in report order: contacts first."""
     return tuple(group["id"] for group in load("permissions")["categories"])

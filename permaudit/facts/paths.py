@@ -102,13 +102,6 @@ class _Node:
     serialised: tuple[str, ...] = ()
 
 
-def _tables() -> tuple[dict[tuple[str, str], _SinkSpec], set[tuple[str, str]], dict[str, Any]]:
-    data = load("sinks")
-    sinks = {(s["class"], s["method"]): _SinkSpec(SinkKind(s["kind"]), s["role"], s["carries"]) for s in data["sinks"]}
-    serial = {(s["class"], m) for s in data["serialisers"] for m in s["methods"]}
-    return sinks, serial, data
-
-
 @dataclass(frozen=True)
 class _Table:
     """``data/sinks.json``, indexed for the look-ups of the search."""
@@ -125,7 +118,9 @@ class _Table:
 
 @functools.cache
 def _sink_table() -> _Table:
-    sinks, serial, data = _tables()
+    data = load("sinks")
+    sinks = {(s["class"], s["method"]): _SinkSpec(SinkKind(s["kind"]), s["role"], s["carries"]) for s in data["sinks"]}
+    serial = {(s["class"], m) for s in data["serialisers"] for m in s["methods"]}
     exact: dict[tuple[str, str], tuple[str, ...]] = {}
     prefixed = []
     for d in data["dispatchers"]:

@@ -25,6 +25,7 @@ from permaudit.facts.code.candidates import types_with_prefix
 from permaudit.facts.manifest import application_class, components
 from permaudit.loading import LoadedPackage, arsc
 from permaudit.model import CodeFacts, CodeLocation, Component
+from permaudit.model.common import counted
 from permaudit.model.reach import (
     ClueSource,
     ConsentClue,
@@ -597,10 +598,6 @@ def _steps(code: _Code, node: _Node, read_offset: int) -> tuple[ReachStep, ...]:
     return tuple(out)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def _chain(node: _Node) -> set[str]:
     out = set()
     n: _Node | None = node
@@ -618,7 +615,7 @@ def _result(code: _Code, st: _State, category: str, loc: CodeLocation, have_scre
         entry, node = st.start
         steps = _steps(code, node, loc.offset)
         where = f"{entry.kind.value} {entry.component} ({entry.method})"
-        calls = f"along {_count(len(steps) - 1, 'call')}" if len(steps) > 1 else "in the entry point itself"
+        calls = f"along {counted(len(steps) - 1, 'call')}" if len(steps) > 1 else "in the entry point itself"
         if have_screens:
             return SiteReach(category, loc, ReachOutcome.BEFORE_CONSENT, entry, steps, None, others,
                              f"runs from {where} {calls}, without passing a consent screen", st.visited)
@@ -641,7 +638,7 @@ def _result(code: _Code, st: _State, category: str, loc: CodeLocation, have_scre
     if st.cut:
         return SiteReach(category, loc, ReachOutcome.CUT, note=st.cut + "; an entry point may lie beyond", methods_visited=st.visited)
     return SiteReach(category, loc, ReachOutcome.NOT_REACHED,
-                     note=f"no entry point reached within {st.depth_limit} calls ({_count(st.visited, 'method')} searched): dead code, or called through reflection, "
+                     note=f"no entry point reached within {st.depth_limit} calls ({counted(st.visited, 'method')} searched): dead code, or called through reflection, "
                           "native code or a framework callback the search does not model", methods_visited=st.visited)
 
 

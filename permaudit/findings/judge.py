@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from permaudit.data import load, permission_categories
+from permaudit.data import category_names, permission_categories
 from permaudit.model import AuditResult
 from permaudit.model.findings import (
     Evidence,
@@ -68,8 +68,7 @@ def _findings(profile: Profile, verdict: Verdict, obs: Observation, target: int 
 
 def _name(category: str, lang: str) -> str:
     """The category's name in a message (``call log``, ``通话记录``), from data/permissions.json."""
-    names = {c["id"]: c.get("name", {}) for c in load("permissions")["categories"]}
-    return str(names.get(category, {}).get(lang, category))
+    return category_names().get(category, {}).get(lang, category)
 
 
 __all__ = ["judge"]

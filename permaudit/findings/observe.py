@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 
 from permaudit.data import category_rank, load
 from permaudit.model import AccessSite, AuditResult, CodeFacts, Stage, Status
+from permaudit.model.code import short_api
+from permaudit.model.common import counted
 from permaudit.model.findings import (
     Evidence,
     EvidenceKind,
@@ -50,7 +52,7 @@ def _observe(result: AuditResult, category: str, permissions: tuple[str, ...], u
     declared = [p for p in result.manifest.permissions if p.name in permissions and p.in_effect] if result.manifest else []
     if declared:
         yield _make(category, "declared", FindingConfidence.HIGH, f"declares {', '.join(sorted({p.name for p in declared}))}",
-                    (Evidence(EvidenceKind.PERMISSION, f"{p.name} ({p.element}, {_api_range(p.device_api_min, p.device_api_max)})") for p in declared))
+                    (Evidence(EvidenceKind.PERMISSION, f"{p.name} ({p.element}, API {p.device_apis})") for p in declared))
     code = result.code
     analysed = code is not None and Stage.CODE not in result.skipped
     if not analysed or code is None:
@@ -59,26 +61,26 @@ def _observe(result: AuditResult, category: str, permissions: tuple[str, ...], u
     if declared and not any(s.category in unlocked for s in code.sites):
         partial = result.status is not Status.COMPLETE
         yield _make(category, "declared-unused", FindingConfidence.LOW if partial else FindingConfidence.MEDIUM,
-                    f"no read of {' or '.join(sorted(unlocked))} in {_count(len(code.dex), 'dex file')} analysed" + (" (part of the package could not be read)" if partial else ""),
+                    f"no read of {' or '.join(sorted(unlocked))} in {counted(len(code.dex), 'dex file')} analysed" + (" (part of the package could not be read)" if partial else ""),
                     [Evidence(EvidenceKind.ABSENCE, f"{len(code.dex)} dex file(s), {sum(d.methods for d in code.dex)} methods; status {result.status.value}")])
     requests = [r for r in code.requests if set(r.permissions) & set(permissions)]
     if requests:
-        yield _make(category, "requested", FindingConfidence.HIGH, f"{_count(len(requests), 'run-time request')} naming {category} permissions",
-                    (Evidence(EvidenceKind.REQUEST, f"{_short(r.api)} {', '.join(p for p in r.permissions if p in permissions)}", r.location) for r in requests))
+        yield _make(category, "requested", FindingConfidence.HIGH, f"{counted(len(requests), 'run-time request')} naming {category} permissions",
+                    (Evidence(EvidenceKind.REQUEST, f"{short_api(r.api)} {', '.join(p for p in r.permissions if p in permissions)}", r.location) for r in requests))
     full = [s for s in sites if s.kind in FULL_READS]
     lookups = [s for s in sites if s.kind == "lookup"]
     pickers = [s for s in sites if s.kind == "picker"]
     if full:
-        yield _make(category, "bulk-read", FindingConfidence.HIGH, f"{_count(len({s.location.signature for s in full}), 'method')} read {category} in full", map(_read, full))
+        yield _make(category, "bulk-read", FindingConfidence.HIGH, f"{counted(len({s.location.signature for s in full}), 'method')} read {category} in full", map(_read, full))
     elif lookups:
-        yield _make(category, "lookup-read", FindingConfidence.HIGH, f"{_count(len(lookups), 'read')} of single {category} records by key, no bulk read", map(_read, lookups))
+        yield _make(category, "lookup-read", FindingConfidence.HIGH, f"{counted(len(lookups), 'read')} of single {category} records by key, no bulk read", map(_read, lookups))
     elif pickers and category == "contacts":
         yield _make(category, "picker-only", FindingConfidence.HIGH, "contacts are only picked by the user (system picker), never read in bulk or looked up", map(_read, pickers))
     yield from _sends(code, category)
     if code.reach is not None:
         early = [s for s in code.reach.sites if s.category == category and s.outcome is ReachOutcome.BEFORE_CONSENT]
         if early:
-            yield _make(category, "before-consent", FindingConfidence.MEDIUM, f"{_count(len(early), 'read')} reachable from an entry point before any consent screen",
+            yield _make(category, "before-consent", FindingConfidence.MEDIUM, f"{counted(len(early), 'read')} reachable from an entry point before any consent screen",
                         (Evidence(EvidenceKind.REACH, f"{s.entry.kind.value} {s.entry.class_name}->{s.entry.method}: " + " -> ".join(f"{st.method}@{st.offset:#x}" for st in s.steps)
                                   if s.entry is not None else s.note, s.site) for s in early))
 
@@ -113,34 +115,18 @@ def _path_confidence(paths: Iterable[SendPath]) -> FindingConfidence:
 
 def _read(site: AccessSite) -> Evidence:
     owner = site.attribution.sdk or site.attribution.owner.value
-    return Evidence(EvidenceKind.READ, f"{site.kind} {_short(site.api)} in {site.location.signature} @{site.location.offset:#x} ({owner})", site.location)
+    return Evidence(EvidenceKind.READ, f"{site.kind} {short_api(site.api)} in {site.location.signature} @{site.location.offset:#x} ({owner})", site.location)
 
 
 def _path(site: SitePaths, path: SendPath) -> Evidence:
     first = path.endpoints[0] if path.endpoints else None
     chain = " -> ".join(f"{s.method}@{s.offset:#x}" for s in path.steps)
-    return Evidence(EvidenceKind.PATH, f"{chain} -> {_short(path.sink.api)} ({path.confidence.value})", path.sink.location,
+    return Evidence(EvidenceKind.PATH, f"{chain} -> {short_api(path.sink.api)} ({path.confidence.value})", path.sink.location,
                     first.value if first else "", first.owner.value if first else "")
 
 
-def _short(api: str) -> str:
-    """``Landroid/content/ContentResolver;->query(...)`` -> ``ContentResolver.query``."""
-    owner, _, rest = api.partition("->")
-    return owner.rstrip(";").rsplit("/", 1)[-1] + "." + rest.split("(", 1)[0] if rest else api
-
-
-def _api_range(low: int | None, high: int | None) -> str:
-    if low is None and high is None:
-        return "every API level"
-    return f"API {low or 1}+" if high is None else f"API {low or 1}-{high}"
-
-
 def _reaches(n: int) -> str:
-    return f"{_count(n, 'read')} {'reaches' if n == 1 else 'reach'}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{counted(n, 'read')} {'reaches' if n == 1 else 'reach'}"
 
 
 __all__ = ["FULL_READS", "MAX_EVIDENCE", "finding_types", "observe"]

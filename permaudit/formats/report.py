@@ -17,6 +17,7 @@ from typing import cast
 
 from permaudit.data import load
 from permaudit.model import AuditResult, CodeLocation, Stage
+from permaudit.model.code import short_api, short_class
 from permaudit.model.findings import Evidence, EvidenceKind, Finding
 from permaudit.model.policy import Clause, PolicySeverity, Profile, Verification
 from permaudit.policy import PolicyError, profile
@@ -84,11 +85,6 @@ def java_class(descriptor: str) -> str:
     return descriptor
 
 
-def short_class(descriptor: str) -> str:
-    """``Lcom/x/Uploader;`` -> ``Uploader``."""
-    return descriptor.rstrip(";").rsplit("/", 1)[-1]
-
-
 def at(offset: int) -> str:
     """The one offset notation of every human format: ``@0x6f2`` (code units, as dexdump counts)."""
     return f"@{offset:#x}"
@@ -98,12 +94,6 @@ def java_where(location: CodeLocation, multidex: bool = False) -> str:
     """``com.x.BgService$f.handleMessage@0x6f2``, prefixed by the dex file when the package has several."""
     place = f"{java_class(location.class_name)}.{location.method}{at(location.offset)}"
     return f"{location.dex} {place}" if multidex else place
-
-
-def short_api(api: str) -> str:
-    """``Landroid/content/ContentResolver;->query(...)`` -> ``ContentResolver.query``."""
-    owner, _, rest = api.partition("->")
-    return short_class(owner) + "." + rest.split("(", 1)[0] if rest else api
 
 
 # --------------------------------------------------------------------------- the answer

@@ -59,6 +59,17 @@ class CodeLocation:
         return f"{self.class_name}->{self.method}{self.descriptor}"
 
 
+def short_class(descriptor: str) -> str:
+    """``Lcom/x/Uploader;`` -> ``Uploader``: the short name every summary uses."""
+    return descriptor.rstrip(";").rsplit("/", 1)[-1]
+
+
+def short_api(api: str) -> str:
+    """``Landroid/content/ContentResolver;->query(...)`` -> ``ContentResolver.query``."""
+    owner, _, rest = api.partition("->")
+    return short_class(owner) + "." + rest.split("(", 1)[0] if rest else api
+
+
 @dataclass(frozen=True)
 class AccessSite:
     """A place where the code reads personal data (or lets the user pick one contact)."""

@@ -90,4 +90,9 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-__all__ = ["Hashes", "Problem", "Severity", "Stage", "Status", "visible"]
+def counted(n: int, noun: str) -> str:
+    """``1 read``, ``3 reads``: English counts in facts' notes and summaries (reports translate their own)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+__all__ = ["Hashes", "Problem", "Severity", "Stage", "Status", "counted", "visible"]

@@ -88,7 +88,7 @@ def verdicts_for(profile: Profile, finding_id: str, category_is_lending: bool, *
     """
     category, _, kind = finding_id.partition(".")
     kept = [v for v in profile.verdicts
-            if _matches(v.finding, category, kind)
+            if matches(v.finding, category, kind)
             and (v.applies_to is Applicability.ALL or category_is_lending)
             and _holds(v.when, category, target_sdk, permissions)]
     if not kept:
@@ -97,7 +97,8 @@ def verdicts_for(profile: Profile, finding_id: str, category_is_lending: bool, *
     return [v for v in kept if _rank(v) == best]
 
 
-def _matches(pattern: str, category: str, kind: str) -> bool:
+def matches(pattern: str, category: str, kind: str) -> bool:
+    """Whether a verdict's finding pattern (``*.bulk-read``, ``contacts.*``) covers ``category.kind``."""
     want_category, _, want_kind = pattern.partition(".")
     return want_category in ("*", category) and want_kind in ("*", kind)
 
@@ -290,4 +291,4 @@ class _Checker:
             self.fail(at, f"{raw!r} is not one of {', '.join(e.value for e in kind)}")
 
 
-__all__ = ["FINDINGS", "ONLY_FOR", "PLACEHOLDERS", "PolicyError", "load_file", "parse", "profile", "profiles", "verdicts_for"]
+__all__ = ["FINDINGS", "ONLY_FOR", "PLACEHOLDERS", "PolicyError", "load_file", "matches", "parse", "profile", "profiles", "verdicts_for"]
