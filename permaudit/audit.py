@@ -43,7 +43,8 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
           policies: Sequence[str] | None = None, category: str | None = None) -> AuditResult:
     """Audit one package (APK, split bundle, dex file or dex folder).
 
-    Never raises: a package that cannot be read at all comes back ``FAILED`` with the
+    Never raises but ``MemoryError`` (the caller's limit, not the package's fault nor a bug: a
+    batch worker records it as the memory limit): a package that cannot be read at all comes back ``FAILED`` with the
     reason in ``problems``; one read in part comes back ``PARTIAL`` with everything
     that was read; anomalies read anyway are ``note`` problems on a ``COMPLETE`` result.
     A bug in one stage costs that stage's facts only. ``code=False`` stops after the
@@ -60,9 +61,9 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     try:
         package = load(path, limits, keep_dex=code)
     except InputError as exc:
-        return _failed(path, exc.problem, skipped)
+        return failed_result(path, exc.problem, skipped)
     except Exception as exc:  # a bug, not bad input: say where, keep the caller going
-        return _failed(path, internal_problem(path, f"the {Stage.LOAD.value} stage", exc), skipped)
+        return failed_result(path, internal_problem(path, f"the {Stage.LOAD.value} stage", exc), skipped)
     problems = package.problems
     facts = _stage(Stage.MANIFEST, manifest_stage.extract, package)
     opened: list[tuple[str, DexFile]] = []
@@ -126,11 +127,11 @@ def audit_all(paths: str | Path | Iterable[str | Path], *, code: bool = True, li
         found = False
         for target in discover(path):
             found = True
-            yield (_failed(target.path, target.problem, skipped) if isinstance(target, Refused)
+            yield (failed_result(target.path, target.problem, skipped) if isinstance(target, Refused)
                    else audit(target, code=code, limits=limits, policies=policies, category=category))
         if not found:
             problem = Problem("no-package", f"{path}: no APK, bundle or dex file found in this folder", severity=Severity.FAILED)
-            yield _failed(path, problem, skipped)
+            yield failed_result(path, problem, skipped)
 
 
 def status_of(problems: Iterable[Problem], readable: bool) -> Status:
@@ -150,7 +151,8 @@ def _stage(stage: Stage, extract: Callable[[LoadedPackage], T | None], package: 
         return None
 
 
-def _failed(path: str | Path, problem: Problem, skipped: tuple[Stage, ...]) -> AuditResult:
+def failed_result(path: str | Path, problem: Problem, skipped: tuple[Stage, ...] = ()) -> AuditResult:
+    """A result for a package nothing could be read from, with the one problem that says why."""
     return AuditResult(
         str(path), _kind_of(Path(path)), Status.FAILED, None, skipped=skipped,
         problems=(dataclasses.replace(problem, severity=Severity.FAILED),),

@@ -11,23 +11,43 @@ through ``model.visible``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from loguru import logger
 
 from permaudit.audit import audit_all
-from permaudit.errors import one_line
+from permaudit.batch import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_TIMEOUT,
+    AuditOptions,
+    Executor,
+    JsonlLog,
+    LocalPool,
+    ScanSummary,
+    Sink,
+    StoreSink,
+    Tally,
+    scan,
+)
+from permaudit.batch.progress import Progress
+from permaudit.errors import PermauditError, one_line
 from permaudit.findings import finding_types
 from permaudit.formats import FORMATS, render
+from permaudit.formats.answer import QUERY_FORMATS, render_answer
+from permaudit.formats.corpus import CORPUS_FORMATS, render_corpus
 from permaudit.model import AuditResult, PolicySeverity, Status, visible
 from permaudit.policy import matches, profiles
+from permaudit.store import Store, questions
 from permaudit.version import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+DEFAULT_DB = "permaudit.db"
 MACHINE_FORMATS = ("json", "sarif")
 """Written even when every package failed: the document itself says what could not be read."""
 
@@ -46,25 +66,77 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("paths", nargs="+", metavar="PATH", help="APK, .xapk/.apks/.apkm bundle, .dex, dex-dump folder, or a folder of these")
     audit.add_argument("--format", choices=sorted(FORMATS), default="table", help="table for people (default), json or sarif for machines")
     audit.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
-    audit.add_argument(
-        "--fail-on",
-        choices=[s.value for s in PolicySeverity],
-        metavar="LEVEL",
-        help="exit 1 when a finding under any profile is at or above LEVEL (info, warning, violation)",
-    )
-    audit.add_argument("--policy", action="append", choices=sorted(profiles()), metavar="PROFILE",
-                       help="judge under this profile (repeat for more; default: every profile, see `permaudit policies`)")
-    audit.add_argument("--category", choices=["lending", "auto"],
-                       help="lending: the app is a lending app, the lending-only verdicts apply; auto: apply them when the lending signal is strong")
-    audit.add_argument("--manifest-only", action="store_true", help="skip the bytecode stage")
+    _judging(audit)
     audit.add_argument("--lang", choices=["en", "zh"], default="en", help="language of verdict messages and rule titles where a format shows them (default en)")
     audit.add_argument("--timestamp", action="store_true", help="record the time of the run in JSON and SARIF output")
     audit.add_argument("--verbose", "-v", action="store_true", help="let androguard log to stderr")
+    _scan_parser(commands)
+    query = commands.add_parser("query", help="ask a results store a cross-app question (no QUESTION: list them)")
+    query.add_argument("question", nargs="?", metavar="QUESTION", help="a question id, see `permaudit query --db FILE`")
+    query.add_argument("--db", required=True, metavar="FILE", help="the store a scan wrote")
+    query.add_argument("--format", choices=QUERY_FORMATS, default="table", help="table (default), json or csv")
+    query.add_argument("--min-apps", type=_positive(int), metavar="N", help="only answers shared by at least N apps (default 2)")
+    query.add_argument("--output", "-o", metavar="FILE", help="write the answer here instead of stdout")
+    report = commands.add_parser("report", help="a report over every app in a results store")
+    report.add_argument("--db", required=True, metavar="FILE", help="the store a scan wrote")
+    report.add_argument("--format", choices=sorted(CORPUS_FORMATS), default="html", help="html (default), markdown or csv")
+    report.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the report (default en)")
+    report.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
     commands.add_parser("policies", help="list the policy profiles")
     commands.add_parser("rules", help="list the finding types")
     explain = commands.add_parser("explain", help="what a finding type detects and how each profile judges it")
     explain.add_argument("rule", metavar="RULE", help="a finding type (bulk-read) or id (contacts.bulk-read)")
     return parser
+
+
+def _judging(parser: argparse.ArgumentParser) -> None:
+    """The options of ``audit`` and ``scan`` that say how packages are audited and judged."""
+    parser.add_argument("--fail-on", choices=[s.value for s in PolicySeverity], metavar="LEVEL",
+                        help="exit 1 when a finding under any profile is at or above LEVEL (info, warning, violation)")
+    parser.add_argument("--policy", action="append", choices=sorted(profiles()), metavar="PROFILE",
+                        help="judge under this profile (repeat for more; default: every profile, see `permaudit policies`)")
+    parser.add_argument("--category", choices=["lending", "auto"],
+                        help="lending: the app is a lending app, the lending-only verdicts apply; auto: apply them when the lending signal is strong")
+    parser.add_argument("--manifest-only", action="store_true", help="skip the bytecode stage")
+
+
+def _scan_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    scan = commands.add_parser("scan", help="audit many inputs with worker processes, writing each result as it is known")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="files and folders, searched recursively for every input `audit` takes")
+    scan.add_argument("--jobs", "-j", type=_positive(int), metavar="N", help=f"worker processes (default: every core, {_cores()} here)")
+    scan.add_argument("--db", metavar="FILE", help=f"the SQLite results store to write (default {DEFAULT_DB} when no --jsonl is given)")
+    scan.add_argument("--jsonl", metavar="FILE", help="also (or instead) write one JSON result per line here, flushed as each arrives")
+    scan.add_argument("--resume", action="store_true", help="skip inputs the store and log already hold (by SHA-256); append to them")
+    _judging(scan)
+    scan.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                      help=f"stop one input's audit after this long and record it as failed (default {DEFAULT_TIMEOUT:g})")
+    scan.add_argument("--max-memory", type=_positive(int), default=DEFAULT_MAX_MEMORY, metavar="MB",
+                      help=f"stop one input's audit when its worker grows by this much and record it as failed (default {DEFAULT_MAX_MEMORY})")
+    where = scan.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="send audits to this Dask scheduler (tcp://host:8786); needs permaudit[dask]")
+    where.add_argument("--dask-local", type=_positive(int), metavar="N", help="start a local Dask cluster of N workers; needs permaudit[dask]")
+    scan.add_argument("--dask-send-bytes", action="store_true", help="ship each input's bytes to the Dask workers (no shared filesystem needed)")
+    scan.add_argument("--verbose", "-v", action="store_true", help="let androguard log to stderr")
+
+
+def _positive(kind: type[int | float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+        return value
+
+    return parse
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,12 +150,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("permaudit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:
+        print("permaudit: out of memory; `permaudit scan --max-memory MB` audits each input in a worker under a limit", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 -- a bug outside any one package: still one line, never a traceback
         print(f"permaudit: internal error {type(exc).__name__}: {visible(one_line(exc))} (please report)", file=sys.stderr)
         return EXIT_ERROR
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "scan":
+        return _scan(args)
+    if args.command == "query":
+        return _query(args)
+    if args.command == "report":
+        return _report(args)
     if args.command != "audit":
         return _describe(args)
     results: list[AuditResult] = []
@@ -96,21 +177,105 @@ def _run(args: argparse.Namespace) -> int:
     wanted = any(r.status is not Status.FAILED for r in results) or args.format in MACHINE_FORMATS
     if wanted and not _write(report, args.output):
         return EXIT_ERROR
-    return exit_code(results, PolicySeverity(args.fail_on) if args.fail_on else None)
+    return exit_code(Tally.of(results), _level(args.fail_on))
 
 
-def exit_code(results: Sequence[AuditResult], fail_on: PolicySeverity | None) -> int:
+def _scan(args: argparse.Namespace) -> int:
+    """``scan``: every input under the paths, on worker processes or a Dask cluster, each result
+    written to the store and/or log as it arrives; a summary line at the end."""
+    if args.dask_send_bytes and not (args.scheduler or args.dask_local):
+        print("permaudit: error: --dask-send-bytes needs --scheduler or --dask-local", file=sys.stderr)
+        return EXIT_ERROR
+    db = args.db or (None if args.jsonl else DEFAULT_DB)
+    options = AuditOptions(code=not args.manifest_only, policies=tuple(args.policy) if args.policy else None,
+                           category=args.category, timeout=args.timeout, max_memory=args.max_memory)
+    progress = Progress(sys.stderr)
+    sinks: list[Sink] = []
+    try:
+        if db:
+            sinks.append(StoreSink(db))
+        if args.jsonl:
+            sinks.append(JsonlLog(args.jsonl, resume=args.resume))
+        with _executor(args) as executor:
+            summary = scan(args.paths, executor, sinks, options=options, resume=args.resume, observer=progress)
+    except PermauditError as exc:  # a store, log or cluster that cannot be used: the run cannot keep results
+        progress.finish()
+        print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        for sink in sinks:
+            sink.close()
+    progress.finish()
+    print(f"permaudit: {_summary_line(summary)}; results in {visible(', '.join(filter(None, [db, args.jsonl])))}", file=sys.stderr)
+    if summary.interrupted:
+        print("permaudit: interrupted; run the same command with --resume to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return exit_code(summary.tally, _level(args.fail_on))
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace) -> Iterator[Executor]:
+    if not (args.scheduler or args.dask_local):
+        yield LocalPool(args.jobs or _cores(), quiet=not args.verbose)
+        return
+    from permaudit.batch.cluster import (
+        DaskPool,  # the dask extra, imported only when asked for
+    )
+
+    with DaskPool(args.scheduler, local_workers=args.dask_local or 0, send_bytes=args.dask_send_bytes, quiet=not args.verbose) as pool:
+        yield pool
+
+
+def _summary_line(summary: ScanSummary) -> str:
+    tally = summary.tally
+    statuses = ", ".join(f"{tally.statuses[s]} {s.value}" for s in Status)
+    levels = ", ".join(f"{tally.findings[s]} {s.value}" for s in reversed(PolicySeverity))
+    return (f"{summary.inputs} inputs, {summary.audited} audited in {summary.seconds:.1f} s "
+            f"({summary.files_per_second:.1f} files/s): {statuses}; "
+            f"{sum(tally.findings.values())} findings ({levels}) in {tally.apps_with_findings} apps; "
+            f"{summary.duplicates} duplicates, {summary.recorded} already recorded")
+
+
+def _query(args: argparse.Namespace) -> int:
+    """``query``: one cross-app question over a store, or the list of questions."""
+    try:
+        with Store.open(args.db, create=False) as store:
+            if args.question is None:
+                for q in questions().values():
+                    print(f"{q.id:<22} {q.title.en}")
+                return EXIT_OK
+            params = {"min_apps": args.min_apps} if args.min_apps else {}
+            answer = store.ask(args.question, **params)
+    except PermauditError as exc:
+        print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK if _write(render_answer(answer, args.format), args.output) else EXIT_ERROR
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``report``: every app in a store, as one document."""
+    try:
+        with Store.open(args.db, create=False) as store:
+            text = render_corpus(store, args.format, lang=args.lang)
+    except PermauditError as exc:
+        print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK if _write(text, args.output) else EXIT_ERROR
+
+
+def _level(name: str | None) -> PolicySeverity | None:
+    return PolicySeverity(name) if name else None
+
+
+def exit_code(tally: Tally, fail_on: PolicySeverity | None) -> int:
     """A package not read at all: 2. Else a finding at ``fail_on`` or above: 1, even on a package
     read in part (what was read already fails). Else a package read in part: 2, since an
     incomplete audit must never pass a gate silently. Else 0 (notes alone do not count)."""
-    if any(r.status is Status.FAILED for r in results):
+    if tally.statuses[Status.FAILED]:
         return EXIT_ERROR
-    if fail_on is not None:
-        for result in results:
-            worst = result.highest_severity()
-            if worst is not None and worst.rank >= fail_on.rank:
-                return EXIT_FINDINGS
-    if any(r.status is not Status.COMPLETE for r in results):
+    if fail_on is not None and tally.worst is not None and tally.worst.rank >= fail_on.rank:
+        return EXIT_FINDINGS
+    if tally.statuses[Status.PARTIAL]:
         return EXIT_ERROR
     return EXIT_OK
 

@@ -39,7 +39,10 @@ class DexError(PermauditError):
 
 def internal_problem(path: object, where: str, exc: Exception) -> Problem:
     """A bug (not bad input) met ``where`` (``the code stage``, ``endpoint extraction``) as a
-    problem naming the exception and the source line, so the caller can keep what it has."""
+    problem naming the exception and the source line, so the caller can keep what it has.
+    Running out of memory is no bug: ``MemoryError`` goes on up to whoever set the limit."""
+    if isinstance(exc, MemoryError):
+        raise exc
     frame = traceback.extract_tb(exc.__traceback__)[-1]
     line = f"{Path(frame.filename).name}:{frame.lineno}"
     return Problem("internal-error", f"{path}: internal error in {where}, {type(exc).__name__} at {line}: {one_line(exc)} (please report)")

@@ -142,6 +142,7 @@ def test_console_script_entry_point() -> None:
 
 def test_exit_code_precedence() -> None:
     """failed: 2; else a finding at or above --fail-on: 1, even on a partial result; else partial: 2; else 0."""
+    from permaudit.batch import Tally
     from permaudit.cli import exit_code
     from permaudit.model import (
         AuditResult,
@@ -158,14 +159,14 @@ def test_exit_code_precedence() -> None:
     partial = AuditResult("b.apk", "apk", Status.PARTIAL, None, problems=(Problem("bad-dex", "b.apk: bad"),))
     partial_warned = dataclasses.replace(partial, findings=(warning,))
     failed = AuditResult("c.apk", "apk", Status.FAILED, None, problems=(Problem("empty-file", "c.apk: empty", severity=Severity.FAILED),))
-    assert exit_code([clean], None) == 0
-    assert exit_code([clean], PolicySeverity.INFO) == 1
-    assert exit_code([clean], PolicySeverity.WARNING) == 1
-    assert exit_code([clean], PolicySeverity.VIOLATION) == 0
-    assert exit_code([clean, partial], PolicySeverity.WARNING) == 1  # the clean one already fails the gate
-    assert exit_code([clean, partial], PolicySeverity.VIOLATION) == 2  # nothing fails it, but one was read in part
-    assert exit_code([partial_warned], PolicySeverity.WARNING) == 1  # a partial result with a finding still says so
-    assert exit_code([clean, failed], PolicySeverity.WARNING) == 2
+    assert exit_code(Tally.of([clean]), None) == 0
+    assert exit_code(Tally.of([clean]), PolicySeverity.INFO) == 1
+    assert exit_code(Tally.of([clean]), PolicySeverity.WARNING) == 1
+    assert exit_code(Tally.of([clean]), PolicySeverity.VIOLATION) == 0
+    assert exit_code(Tally.of([clean, partial]), PolicySeverity.WARNING) == 1  # the clean one already fails the gate
+    assert exit_code(Tally.of([clean, partial]), PolicySeverity.VIOLATION) == 2  # nothing fails it, but one was read in part
+    assert exit_code(Tally.of([partial_warned]), PolicySeverity.WARNING) == 1  # a partial result with a finding still says so
+    assert exit_code(Tally.of([clean, failed]), PolicySeverity.WARNING) == 2
 
 
 def test_a_bug_on_one_file_never_stops_the_batch(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def documented(page: str) -> set[str]:
 
 def test_every_problem_code_is_documented() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "permaudit").rglob("*.py"))
-    codes = set(re.findall(r'Problem\(\s*"([a-z-]+)"', source))
+    codes = set(re.findall(r'(?:Problem\(|stopped\([\w.]+,)\s*"([a-z-]+)"', source))
     assert len(codes) >= 15
     assert codes - documented("problems.md") == set()
 
@@ -51,26 +52,36 @@ def test_every_format_is_documented() -> None:
 
 
 def shown_runs() -> list[tuple[str, str, str]]:
-    """(page, command line, output) of every code block in README.md and docs/ that starts with ``$ permaudit``."""
+    """(page, command lines, output) of every code block in README.md and docs/ that starts with
+    ``$ permaudit``; a block may hold several commands, each followed by its own output."""
     runs = []
     for page in [ROOT / "README.md", *sorted(DOCS.glob("**/*.md"))]:
         for block in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S):
-            first, _, rest = block.partition("\n")
-            if first.startswith("$ permaudit "):
-                runs.append((page.name, first[2:], rest))
+            if block.startswith("$ permaudit "):
+                runs.append((page.name, "\n".join(re.findall(r"^\$ (permaudit .*)$", block, re.M)), block))
     return runs
 
 
 def test_docs_show_runs() -> None:
     pages = {page for page, _, _ in shown_runs()}
-    assert {"README.md", "output-formats.md"} <= pages
+    assert {"README.md", "output-formats.md", "batch.md", "store.md"} <= pages
 
 
-@pytest.mark.parametrize(("page", "command", "shown"), shown_runs(), ids=[f"{page}:{command}" for page, command, _ in shown_runs()])
-def test_every_run_shown_in_the_docs_is_the_real_output(page: str, command: str, shown: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(ROOT)
-    main(shlex.split(command)[1:])
-    assert capsys.readouterr().out == shown
+@pytest.mark.parametrize(("page", "commands", "shown"), shown_runs(), ids=[f"{page}:{commands}" for page, commands, _ in shown_runs()])
+def test_every_run_shown_in_the_docs_is_the_real_output(page: str, commands: str, shown: str, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Each command's stdout, in order, is what the block shows after it. A block that writes a
+    results store (``--db``) runs in an empty folder beside a link to ``fixtures/``."""
+    if "--db" in commands:
+        (tmp_path / "fixtures").symlink_to(ROOT / "fixtures")
+        monkeypatch.chdir(tmp_path)
+    else:
+        monkeypatch.chdir(ROOT)
+    real = ""
+    for command in commands.splitlines():
+        main(shlex.split(command)[1:])
+        real += f"$ {command}\n" + capsys.readouterr().out
+    assert real == shown
 
 
 def json_keys(value: object) -> set[str]:

@@ -29,9 +29,12 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from permaudit.errors import MemberError
 from permaudit.model import Problem, Severity
+
+T = TypeVar("T")
 
 LOCAL_MAGIC = b"PK\x03\x04"
 CENTRAL_MAGIC = b"PK\x01\x02"
@@ -173,15 +176,7 @@ class Archive:
         if (entry.label in self._ahead or entry.label in self._kept or entry.label in self._refused
                 or entry.method not in (STORED, DEFLATED) or not entry.sizes_known or entry.size > self.limits.member_bytes):
             return
-        box: list[bytes | None] = []
-        worker = threading.Thread(target=lambda: box.append(self._clean_bytes(entry)), name="permaudit-inflate", daemon=True)
-        worker.start()
-
-        def result() -> bytes | None:
-            worker.join()
-            return box[0] if box else None
-
-        self._ahead[entry.label] = result
+        self._ahead[entry.label] = in_background(lambda: self._clean_bytes(entry), "permaudit-inflate")
 
     def _clean_bytes(self, entry: Entry) -> bytes | None:
         """The member's bytes when ``chunks`` would read them without a note, refusal or damage;
@@ -472,4 +467,26 @@ def _labelled(archive: Archive, entries: list[Entry]) -> list[Entry]:
     return labelled
 
 
-__all__ = ["Archive", "Budget", "Entry", "Limits", "LocalHeader", "member_name", "open_archive"]
+__all__ = ["Archive", "Budget", "Entry", "Limits", "LocalHeader", "in_background", "member_name", "open_archive"]
+
+
+def in_background(make: Callable[[], T], name: str) -> Callable[[], T | None]:
+    """Run ``make`` in a daemon thread; the returned call waits for its value. ``None`` when the
+    thread ran out of memory: the caller then does the work itself, in the foreground, where a
+    memory limit is met and reported (a thread's exception would only be a traceback on stderr)."""
+    box: list[T] = []
+
+    def fill() -> None:
+        try:
+            box.append(make())
+        except MemoryError:
+            pass
+
+    worker = threading.Thread(target=fill, name=name, daemon=True)
+    worker.start()
+
+    def result() -> T | None:
+        worker.join()
+        return box[0] if box else None
+
+    return result

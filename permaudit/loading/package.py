@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -26,7 +25,7 @@ from permaudit.model import Artifact, Hashes, Problem, Severity, Signing
 
 from . import arsc
 from .manifest_xml import parse_manifest
-from .members import Archive, Budget, Entry, Limits, open_archive
+from .members import Archive, Budget, Entry, Limits, in_background, open_archive
 from .signing import inspect_signing
 from .walk import BUNDLE_SUFFIXES, DEX_SUFFIX, ZIP_MAGIC, is_dex_folder, special_kind
 
@@ -127,15 +126,8 @@ def hashes_later(data: bytes) -> Callable[[], Hashes]:
     if len(data) < _HASH_IN_THREAD:
         done = hashes_of(data)
         return lambda: done
-    box: list[Hashes] = []
-    worker = threading.Thread(target=lambda: box.append(hashes_of(data)), name="permaudit-hashes", daemon=True)
-    worker.start()
-
-    def result() -> Hashes:
-        worker.join()
-        return box[0] if box else hashes_of(data)  # the thread failed (memory): compute here
-
-    return result
+    later = in_background(lambda: hashes_of(data), "permaudit-hashes")
+    return lambda: later() or hashes_of(data)
 
 
 _HASH_IN_THREAD = 1 << 20

@@ -71,6 +71,8 @@ def _run(dex: OpenDex, analyzer: MethodAnalyzer, method_idx: int, args: dict[int
         return analyzer.run(method_idx, dex.insns(method_idx), _registers(dex.file, method_idx, args))
     except DexError as exc:
         problems.append(Problem("bad-method", f"{dex.name}: {dex.describe(method_idx)}: not analysed ({one_line(exc)})", dex.name))
+    except MemoryError:
+        raise  # the caller's limit, not a bug in this method
     except Exception as exc:  # a bug met on one hostile method must not cost the rest of the package
         problems.append(Problem("internal-error", f"{dex.name}: {dex.describe(method_idx)}: not analysed, internal error {type(exc).__name__}: {one_line(exc)} (please report)", dex.name))
     return None

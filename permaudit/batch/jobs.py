@@ -1,0 +1,97 @@
+"""One input of a scan as a job, and what auditing it gives back: plain values that cross processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from permaudit.audit import audit, failed_result
+from permaudit.model import AuditResult, Problem, Severity, Stage
+
+DEFAULT_TIMEOUT = 600.0
+"""Seconds one input may take: ten minutes, 250 times the biggest multidex app we measure."""
+DEFAULT_MAX_MEMORY = 4096
+"""Megabytes one worker may add to its address space while auditing one input."""
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What every job of a scan is audited with (the arguments of ``permaudit.audit``) and its limits."""
+
+    code: bool = True
+    policies: tuple[str, ...] | None = None
+    category: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_memory: int = DEFAULT_MAX_MEMORY
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input to audit: its path, the SHA-256 key that identifies it across names and runs, its size."""
+
+    path: str
+    key: str
+    size: int
+    options: AuditOptions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one job gave: the result (``FAILED`` with the reason when the worker was stopped) and its time."""
+
+    path: str
+    key: str
+    result: AuditResult
+    seconds: float
+    document: str
+    """``result`` as JSON text (sorted keys, ASCII), made once where the audit ran so the sinks that
+    keep it (the log, the store's copy of the whole result) do not each make it again."""
+    replace_worker: bool = False
+    """The worker that ran it must not run another (it hit the memory limit; its heap is suspect)."""
+
+
+def audit_job(job: Job) -> Outcome:
+    """Audit one job here, in this process; running out of memory is recorded as the memory limit."""
+    started = time.perf_counter()
+    options = job.options
+    try:
+        result = audit(job.path, code=options.code, policies=options.policies, category=options.category)
+    except MemoryError:
+        return stopped(job, "memory-limit", f"stopped at the memory limit ({options.max_memory} MB)",
+                       time.perf_counter() - started, replace_worker=True)
+    return outcome(job.path, job.key, result, time.perf_counter() - started)
+
+
+def outcome(path: str, key: str, result: AuditResult, seconds: float, *, replace_worker: bool = False) -> Outcome:
+    """An ``Outcome`` with its JSON text."""
+    return Outcome(path, key, result, seconds, json.dumps(result.to_dict(), sort_keys=True), replace_worker)
+
+
+def stopped(job: Job, code: str, why: str, seconds: float, *, replace_worker: bool = False) -> Outcome:
+    """The outcome of a job its worker could not finish: ``FAILED``, saying why."""
+    skipped = () if job.options.code else (Stage.CODE,)
+    problem = Problem(code, f"{job.path}: {why}", severity=Severity.FAILED)
+    return outcome(job.path, job.key, failed_result(job.path, problem, skipped), seconds, replace_worker=replace_worker)
+
+
+def input_key(path: Path) -> str:
+    """The SHA-256 that identifies an input whatever its name: of the file's bytes, or for a
+    dex-dump folder of each top-level file's name and SHA-256, one line each in name order."""
+    if not path.is_dir():
+        return _file_sha256(path)
+    digest = hashlib.sha256()
+    for child in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(f"{child.name}\0{_file_sha256(child)}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

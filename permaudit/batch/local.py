@@ -1,0 +1,201 @@
+"""Worker processes on this machine, each auditing one input at a time under a time and a memory limit.
+
+The parent runs one thread: it hands a job to an idle worker, waits on the workers' pipes until
+the nearest deadline, and yields each outcome as it arrives. A worker past its deadline is
+killed and its job recorded as ``time-limit``; a worker that dies (a crash, the kernel's OOM
+killer) is recorded as ``worker-died`` with its exit status; either way a new worker takes the
+next job. Workers ignore SIGINT: the parent decides when to stop, and kills them all when it does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
+
+from permaudit.batch.jobs import Job, Outcome, audit_job, stopped
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_START_LIMIT = 120.0
+"""Seconds a new worker may take to be ready (a fresh interpreter on a loaded machine)."""
+
+
+@dataclass(frozen=True)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+
+
+@dataclass(frozen=True)
+class _Task:
+    worker: _Worker
+    job: Job
+    started: float
+
+
+class LocalPool:
+    """``workers`` processes; ``run`` audits jobs on them and yields outcomes in the order they finish."""
+
+    def __init__(self, workers: int, *, quiet: bool = True, method: str | None = None) -> None:
+        """``method``: how workers start (``fork``, ``spawn``, ``forkserver``). By default fork, which
+        is cheap (the parent's imports are shared) but safe only from a single-threaded parent on
+        Linux; anywhere else each worker starts a fresh interpreter."""
+        self.workers = max(1, workers)
+        self.quiet = quiet
+        if method is None:
+            method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+        self._context: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks Process
+
+    def run(self, jobs: Iterator[Job]) -> Iterator[Outcome]:
+        idle: list[_Worker] = []
+        busy: dict[Connection, _Task] = {}
+        more = True
+        try:
+            while True:
+                while more and len(busy) < self.workers:
+                    job = next(jobs, None)
+                    if job is None:
+                        more = False
+                        break
+                    task = self._hand(job, idle)
+                    if isinstance(task, Outcome):
+                        yield task
+                    else:
+                        busy[task.worker.conn] = task
+                if not busy:
+                    return
+                deadline = min(t.started + t.job.options.timeout for t in busy.values())
+                for ready in wait(list(busy), timeout=max(0.0, deadline - time.monotonic())):
+                    yield self._collect(busy.pop(cast(Connection, ready)), idle)
+                now = time.monotonic()
+                for conn, task in list(busy.items()):
+                    if now >= task.started + task.job.options.timeout:
+                        del busy[conn]
+                        _stop(task.worker)
+                        yield stopped(task.job, "time-limit", f"stopped at the time limit ({task.job.options.timeout:g} s)",
+                                      now - task.started)
+        finally:
+            for worker in [*idle, *(t.worker for t in busy.values())]:
+                _stop(worker)
+
+    def _hand(self, job: Job, idle: list[_Worker]) -> _Task | Outcome:
+        """Give ``job`` to an idle worker, or to a new one if none is left or the idle one died
+        meanwhile; a worker that cannot start makes the job's outcome ``worker-died``."""
+        while idle:
+            worker = idle.pop()
+            try:
+                worker.conn.send(job)
+                return _Task(worker, job, time.monotonic())
+            except OSError:
+                _stop(worker)
+        started = time.monotonic()
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=serve, args=(child, job.options.max_memory, self.quiet),
+                                        name="permaudit-worker", daemon=True)
+        process.start()
+        child.close()  # the parent keeps one end only, so a dead worker reads as end of file
+        worker = _Worker(process, parent)
+        try:  # the time limit is the audit's: a fresh interpreter's start-up is not charged to it
+            if not parent.poll(_START_LIMIT):
+                raise EOFError
+            parent.recv()
+            parent.send(job)
+        except (EOFError, OSError):
+            _stop(worker)
+            return stopped(job, "worker-died", f"the worker auditing it could not start ({_how(process)})", time.monotonic() - started)
+        return _Task(worker, job, time.monotonic())
+
+    def _collect(self, task: _Task, idle: list[_Worker]) -> Outcome:
+        try:
+            outcome: Outcome = task.worker.conn.recv()
+        except (EOFError, OSError):
+            _stop(task.worker)
+            return stopped(task.job, "worker-died", f"the worker auditing it died ({_how(task.worker.process)})",
+                           time.monotonic() - task.started)
+        if outcome.replace_worker:
+            _stop(task.worker)
+        else:
+            idle.append(task.worker)
+        return outcome
+
+
+def serve(conn: Connection, max_memory: int, quiet: bool) -> None:
+    """A worker's life: audit each job the parent sends, send back its outcome, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if quiet:
+        from loguru import logger
+
+        logger.disable("androguard")
+    limit_memory(max_memory)
+    conn.send(None)  # ready
+    while True:
+        try:
+            job: Job = conn.recv()
+        except (EOFError, OSError):
+            return
+        outcome = audit_job(job)
+        try:
+            conn.send(outcome)
+        except OSError:  # the parent is gone: nobody wants the result
+            return
+        if outcome.replace_worker:
+            return
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies, so a killed scan leaves no worker
+    auditing for nobody (elsewhere a worker ends when it next reads its closed pipe)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def limit_memory(megabytes: int) -> bool:
+    """Let this process grow by at most ``megabytes`` of address space from here on, so an
+    allocation past it raises ``MemoryError`` instead of taking the machine. Linux only (elsewhere
+    the kernel does not enforce it); ``False`` when it could not be set."""
+    try:
+        import resource
+
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            now = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = now + megabytes * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        return False
+    return True
+
+
+def _stop(worker: _Worker) -> None:
+    if worker.process.is_alive():
+        worker.process.kill()
+    worker.process.join()
+    worker.conn.close()
+
+
+def _how(process: BaseProcess) -> str:
+    process.join(timeout=5)
+    code = process.exitcode
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+        hint = "; the system may have run out of memory" if name == "SIGKILL" else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"

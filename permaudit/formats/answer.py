@@ -1,0 +1,38 @@
+"""One answer of the results store (``permaudit query``) as a table, JSON or CSV.
+
+Every cell may come from a package (a host, a package name): the table passes cells through
+``visible``; CSV cells that a spreadsheet would run as a formula get a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tabulate import tabulate
+
+from permaudit.formats.corpus.csv import safe
+from permaudit.model import visible
+from permaudit.store import Answer
+
+QUERY_FORMATS = ("csv", "json", "table")
+
+
+def render_answer(answer: Answer, fmt: str) -> str:
+    if fmt == "json":
+        rows = [dict(zip(answer.columns, row)) for row in answer.rows]
+        document = {"question": answer.question.id, "columns": list(answer.columns), "rows": rows}
+        return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(answer.columns)
+        writer.writerows([[safe(cell) if isinstance(cell, str) else cell for cell in row] for row in answer.rows])
+        return out.getvalue()
+    if not answer.rows:
+        return f"{answer.question.title.en}: no answer in this store\n"
+    cells = [[visible(str(cell)) if cell is not None else "" for cell in row] for row in answer.rows]
+    table: str = tabulate(cells, headers=list(answer.columns))
+    return f"{answer.question.title.en}\n\n{table}\n"
+
