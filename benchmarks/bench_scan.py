@@ -11,6 +11,10 @@ process per file, and against androguard's full analysis of the same files, all 
 * ``per-file CLI``: ``permaudit audit INPUT --format json`` once per input, one process each;
 * ``interrupted``: a ``--jobs 2`` scan killed (SIGKILL) after half its results, then resumed:
   every input must be in the store and in the log exactly once;
+* ``--thousand N``: N distinct APKs (the fixtures, each copy given its own zip comment, so
+  its bytes and SHA-256 differ) scanned with ``--jobs 2``: files/s, the parent's peak memory
+  (it must not grow with the number of results), the store's size; then the same scan
+  killed midway and resumed, every input recorded exactly once;
 * ``androguard``: ``AnalyzeAPK`` of each APK in a subprocess (the dex dumps have no APK),
   summed; skipped with ``--skip-androguard``.
 
@@ -67,10 +71,12 @@ def per_file(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - start, tracebacks
 
 
-def interrupted(paths: list[Path], work: Path) -> tuple[int, int, int, int]:
+def interrupted(paths: list[Path], work: Path, paths_given: list[Path] | None = None) -> tuple[int, int, int, int]:
     """(lines before the kill, lines after resuming, distinct inputs in the log, apps in the store)."""
     log, db = work / "killed.jsonl", work / "killed.db"
-    argv = [*PERMAUDIT, "scan", *map(str, paths), "--jobs", "2", "--db", str(db), "--jsonl", str(log)]
+    for stale in (log, db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        stale.unlink(missing_ok=True)
+    argv = [*PERMAUDIT, "scan", *map(str, paths_given or paths), "--jobs", "2", "--db", str(db), "--jsonl", str(log)]
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL, start_new_session=True, env=ENV)
     while proc.poll() is None and (not log.exists() or log.read_bytes().count(b"\n") < len(paths) // 2):
         time.sleep(0.01)
@@ -84,6 +90,53 @@ def interrupted(paths: list[Path], work: Path) -> tuple[int, int, int, int]:
     with sqlite3.connect(db) as connection:
         apps = connection.execute("SELECT count(*) FROM apps").fetchone()[0]
     return before, len(keys), len(set(keys)), apps
+
+
+def variants(count: int, folder: Path) -> list[Path]:
+    """``count`` distinct APKs: the fixture APKs in turn, each copy with its own zip comment."""
+    sources = sorted((ROOT / "fixtures" / "apk").glob("*.apk"))
+    folder.mkdir()
+    made = []
+    for number in range(count):
+        data = sources[number % len(sources)].read_bytes()
+        end = data.rfind(b"PK\x05\x06")
+        comment = f"variant {number}".encode()
+        target = folder / f"{number:05}-{sources[number % len(sources)].name}"
+        target.write_bytes(data[: end + 20] + len(comment).to_bytes(2, "little") + comment)
+        made.append(target)
+    return made
+
+
+def thousand(count: int, work: Path) -> None:
+    made = variants(count, work / "thousand")
+    db, log = work / "thousand.db", work / "thousand.jsonl"
+    taken: dict[int, float] = {}
+    for jobs in (1, 2):
+        for stale in (log, db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            stale.unlink(missing_ok=True)
+        argv = [*PERMAUDIT, "scan", str(work / "thousand"), "--jobs", str(jobs), "--db", str(db), "--jsonl", str(log)]
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=ENV)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _peak_kb(proc.pid))
+            time.sleep(0.2)
+        taken[jobs] = time.perf_counter() - start
+        err = proc.stderr.read() if proc.stderr else ""
+        print(f"{count} distinct APKs, --jobs {jobs}: {taken[jobs]:.1f} s, {count / taken[jobs]:.1f} files/s; parent peak {peak / 1024:.0f} MB; "
+              f"store {db.stat().st_size / 1e6:.1f} MB, log {log.stat().st_size / 1e6:.1f} MB; {err.count('Traceback')} tracebacks")
+    print(f"  throughput --jobs 2 / --jobs 1: {taken[1] / taken[2]:.2f}x")
+    before, after, distinct, apps = interrupted(made, work, paths_given=[work / "thousand"])
+    print(f"  killed after {before} results, resumed: {after} lines, {distinct} distinct inputs, {apps} apps in the store "
+          f"({'none lost, none twice' if after == distinct == apps == count else 'MISMATCH'})")
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 def spin(processes: int) -> float:
@@ -114,6 +167,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--jobs-list", default="1,2")
     parser.add_argument("--skip-androguard", action="store_true")
+    parser.add_argument("--thousand", type=int, default=0, metavar="N", help="also scan N distinct fixture variants (e.g. 1000)")
     parser.add_argument("--androguard-timeout", type=float, default=300)
     parser.add_argument("--cold-bytecode", action="store_true", help="leave PYTHONDONTWRITEBYTECODE / the bytecode cache as the environment has them")
     args = parser.parse_args()
@@ -157,6 +211,8 @@ def main() -> None:
         before, after, distinct, apps = interrupted(paths, work)
         print(f"killed after {before} results, resumed: {after} lines, {distinct} distinct inputs, {apps} apps in the store, "
               f"for {len(paths)} inputs ({'none lost, none twice' if after == distinct == apps == len(paths) else 'MISMATCH'})")
+        if args.thousand:
+            thousand(args.thousand, work)
         if not args.skip_androguard:
             total, done = androguard(paths, args.androguard_timeout)
             print(f"androguard AnalyzeAPK, one process per APK: {total:.1f} s over {done} APKs "

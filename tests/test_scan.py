@@ -396,3 +396,17 @@ def test_an_undecodable_file_name_is_recorded_not_lost(tmp_path: Path) -> None:
     resumed = cli("scan", str(folder), "--db", str(db), "--jsonl", str(log), "--resume")
     assert summary(resumed.stderr)[1] == 0 and summary(resumed.stderr)[-1] == 1
     assert len(lines(log)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_inputs_refused_unread_are_never_hashed_and_say_why(tmp_path: Path) -> None:
+    """A FIFO named directly would block whoever reads it, a missing path has nothing to hash:
+    each is recorded with the problem `audit` gives it, and the run does not hang."""
+    fifo = tmp_path / "pipe.apk"
+    os.mkfifo(fifo)
+    missing = tmp_path / "gone.apk"
+    log = tmp_path / "r.jsonl"
+    proc = cli("scan", str(fifo), str(missing), str(fixture("picker.apk")), "--jsonl", str(log))
+    assert proc.returncode == 2
+    codes = {Path(e["input"]["path"]).name: [p["code"] for p in e["result"]["problems"]] for e in lines(log)}
+    assert codes == {"pipe.apk": ["special-file"], "gone.apk": ["missing-file"], "picker.apk": []}

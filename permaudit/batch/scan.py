@@ -20,7 +20,8 @@ from permaudit.audit import failed_result
 from permaudit.batch.jobs import AuditOptions, Job, Outcome, input_key, outcome
 from permaudit.batch.sinks import Sink
 from permaudit.batch.tally import Tally
-from permaudit.loading import Refused, discover
+from permaudit.loading import DEFAULT_LIMITS, Refused, discover
+from permaudit.loading.walk import special_kind
 from permaudit.model import Problem, Severity, Stage
 
 
@@ -108,11 +109,9 @@ class _Plan:
                 continue
             path = str(target)
             try:
-                key = input_key(target)
-            except OSError as exc:
-                problem = Problem("unreadable-file", f"{path}: cannot be read: {exc.strerror or exc}", severity=Severity.FAILED)
-                self._settle(outcome(path, _path_key(path), failed_result(path, problem, skipped), 0.0))
-                continue
+                key = _path_key(path) if _refused_unread(target) else input_key(target)
+            except OSError:  # vanished or unreadable since the walk: the audit says which, as `audit` would
+                key = _path_key(path)
             if key in self.seen:
                 self.duplicates += 1
                 self._name(path, key, "duplicate")
@@ -169,6 +168,15 @@ def _size(target: Path | Refused) -> int:
         return sum(p.stat().st_size for p in target.iterdir() if p.is_file()) if target.is_dir() else target.stat().st_size
     except OSError:
         return 0
+
+
+def _refused_unread(path: Path) -> bool:
+    """Whether loading refuses ``path`` without reading it (missing, a FIFO or device named directly,
+    over the package cap): hashing it would block on a FIFO or read gigabytes for nothing."""
+    try:
+        return not path.is_dir() and (bool(special_kind(path)) or path.stat().st_size > DEFAULT_LIMITS.package_bytes)
+    except OSError:
+        return True
 
 
 def _path_key(path: str) -> str:

@@ -21,7 +21,7 @@ h1 { font-size: 26px; } h2 { margin-top: 36px; border-bottom: 1px solid var(--li
 p.note, p.desc { color: var(--muted); }
 table { border-collapse: collapse; margin: 10px 0; width: 100%; font-size: 14px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-th { background: var(--soft); }
+th { background: var(--soft); overflow-wrap: normal; word-break: keep-all; }
 td.num { text-align: right; white-space: nowrap; }
 code { font: 13px/1.4 ui-monospace, "SFMono-Regular", Menlo, monospace; }
 svg { max-width: 100%; height: auto; }
