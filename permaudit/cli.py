@@ -187,6 +187,9 @@ def _scan(args: argparse.Namespace) -> int:
         print("permaudit: error: --dask-send-bytes needs --scheduler or --dask-local", file=sys.stderr)
         return EXIT_ERROR
     db = args.db or (None if args.jsonl else DEFAULT_DB)
+    if db and args.jsonl and Path(db).resolve() == Path(args.jsonl).resolve():
+        print("permaudit: error: --db and --jsonl name the same file", file=sys.stderr)
+        return EXIT_ERROR
     options = AuditOptions(code=not args.manifest_only, policies=tuple(args.policy) if args.policy else None,
                            category=args.category, timeout=args.timeout, max_memory=args.max_memory)
     progress = Progress(sys.stderr)

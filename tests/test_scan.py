@@ -292,6 +292,7 @@ def test_hostile_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
     (["--timeout", "soon"], "argument --timeout: not a number: 'soon'"),
     (["--dask-send-bytes"], "--dask-send-bytes needs --scheduler or --dask-local"),
     (["--scheduler", "tcp://x:1", "--dask-local", "2"], "argument --dask-local: not allowed with argument --scheduler"),
+    (["--db", "same.out", "--jsonl", "./same.out"], "--db and --jsonl name the same file"),
 ])
 def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     try:
@@ -410,3 +411,19 @@ def test_inputs_refused_unread_are_never_hashed_and_say_why(tmp_path: Path) -> N
     assert proc.returncode == 2
     codes = {Path(e["input"]["path"]).name: [p["code"] for p in e["result"]["problems"]] for e in lines(log)}
     assert codes == {"pipe.apk": ["special-file"], "gone.apk": ["missing-file"], "picker.apk": []}
+
+
+def test_a_name_written_before_its_result_does_not_count_as_recorded(tmp_path: Path) -> None:
+    """Killed after writing the second name of an input still being audited: the log holds the
+    name but no result. Resuming audits the input, and writes neither it nor the name twice."""
+    folder = sample(tmp_path, ["picker.apk"])
+    shutil.copy(fixture("picker.apk"), folder / "picker-copy.apk")
+    key = input_key(folder / "picker.apk")
+    log = tmp_path / "r.jsonl"
+    alias = {"input": {"path": str(folder / "picker.apk"), "sha256": key}, "same_as": str(folder / "picker-copy.apk")}
+    log.write_text(json.dumps(alias) + "\n", encoding="utf-8")
+    proc = cli("scan", str(folder), "--jsonl", str(log), "--resume")
+    assert proc.returncode == 0, proc.stderr
+    entries = lines(log)
+    assert entries[0] == alias and len(entries) == 2
+    assert entries[1]["input"] == {"path": str(folder / "picker-copy.apk"), "sha256": key} and "result" in entries[1]

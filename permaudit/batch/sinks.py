@@ -43,15 +43,17 @@ class JsonlLog:
     def __init__(self, path: str | Path, *, resume: bool) -> None:
         self.path = Path(path)
         held: dict[str, str] = {}
+        names: set[tuple[str, str]] = set()
         try:
             if resume and self.path.exists():
-                held = _read_and_mend(self.path)
+                held, names = _read_and_mend(self.path)
                 self._file: IO[bytes] = self.path.open("ab")
             else:
                 self._file = self.path.open("wb")
         except OSError as exc:
             raise SinkError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._held = held
+        self._names = names
 
     def recorded(self) -> dict[str, str]:
         return dict(self._held)
@@ -60,7 +62,9 @@ class JsonlLog:
         self._write(outcome.path, outcome.key, {"seconds": round(outcome.seconds, 3), "result": _Raw(outcome.document)})
 
     def add_name(self, path: str, key: str, same_as: str) -> None:
-        self._write(path, key, {"same_as": same_as})
+        if (path, key) not in self._names:
+            self._names.add((path, key))
+            self._write(path, key, {"same_as": same_as})
 
     def close(self) -> None:
         self._file.close()
@@ -74,7 +78,8 @@ class JsonlLog:
             self._file.flush()
         except OSError as exc:
             raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        self._held.setdefault(key, path)
+        if "result" in document:
+            self._held.setdefault(key, path)
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,10 @@ class _Raw:
     text: str
 
 
-def _read_and_mend(path: Path) -> dict[str, str]:
-    """The inputs a log holds; a torn last line (the run was killed while writing it) is cut off."""
+def _read_and_mend(path: Path) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """The inputs a log holds a result for, and the other names it holds; a torn last line (the
+    run was killed while writing it) is cut off. A name written while its input was still being
+    audited does not make the input held: its result may never have come."""
     data = path.read_bytes()
     whole = data.rfind(b"\n") + 1
     if whole < len(data):
@@ -93,13 +100,18 @@ def _read_and_mend(path: Path) -> dict[str, str]:
             handle.truncate(whole)
             os.fsync(handle.fileno())
     held: dict[str, str] = {}
+    names: set[tuple[str, str]] = set()
     for number, line in enumerate(data[:whole].splitlines(), 1):
         try:
             entry = json.loads(line)
-            held.setdefault(entry["input"]["sha256"], entry["input"]["path"])
+            key, name = entry["input"]["sha256"], entry["input"]["path"]
         except (ValueError, KeyError, TypeError):
             raise SinkError(f"{path}:{number}: not a permaudit result line; resume with the log the scan wrote") from None
-    return held
+        if "result" in entry:
+            held.setdefault(key, name)
+        else:
+            names.add((name, key))
+    return held, names
 
 
 class StoreSink:

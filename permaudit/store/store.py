@@ -214,9 +214,10 @@ class Store:
         self._write(path, lambda db: db.execute("INSERT OR REPLACE INTO names (path, input_sha256) VALUES (?, ?)", row))
 
     def _replace(self, db: sqlite3.Connection, key: str, path: str, app: tuple[object, ...], tables: dict[str, list[tuple[object, ...]]]) -> None:
-        for table in TABLES:
-            db.execute(f"DELETE FROM {table} WHERE input_sha256 = ?", (key,))
-        db.execute("DELETE FROM apps WHERE input_sha256 = ?", (key,))
+        if db.execute("SELECT 1 FROM apps WHERE input_sha256 = ?", (key,)).fetchone() is not None:  # a re-scan
+            for table in TABLES:
+                db.execute(f"DELETE FROM {table} WHERE input_sha256 = ?", (key,))
+            db.execute("DELETE FROM apps WHERE input_sha256 = ?", (key,))
         db.execute(_insert("apps"), app)
         for table in TABLES:
             if tables[table]:
