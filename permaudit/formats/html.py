@@ -83,14 +83,20 @@ def render(results: Sequence[AuditResult], *, lang: str = "en", excerpts: object
     source = r.excerpt_source(excerpts)
     names = ", ".join(_name(res) for res in results) or "permaudit"
     body = "\n".join(_result(res, lang, source(res)) for res in results)
+    return page(esc(r.tr("report.title", lang, name=names)), lang, STYLE, body)
+
+
+def page(title: str, lang: str, style: str, body: str) -> str:
+    """A self-contained page around ``body`` (already escaped): no script, no outside resource
+    (the CSP forbids both), no referrer."""
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(r.tr('report.title', lang, name=names))}</title>\n"
-        f"<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+        f"<title>{title}</title>\n"
+        f"<style>{style}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
 
 

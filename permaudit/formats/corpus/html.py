@@ -10,7 +10,7 @@ single-app HTML report, which forbids scripts and every fetch.
 from __future__ import annotations
 
 from permaudit.formats.corpus import common as c
-from permaudit.formats.html import CSP, esc
+from permaudit.formats.html import esc, page
 from permaudit.store import Answer, Store
 
 STYLE = """
@@ -54,16 +54,7 @@ def render(store: Store, *, lang: str = "en") -> str:
     parts.append(f"<h2>{t('corpus.apps')}</h2>")
     parts.append(_apps(corpus, lang))
     parts.append(f"<h2>{t('corpus.limits')}</h2><p>{t('corpus.limits-text')}</p>")
-    body = "\n".join(p for p in parts if p)
-    return (
-        "<!DOCTYPE html>\n"
-        f'<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-        '<meta name="referrer" content="no-referrer">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{t('corpus.title', n=corpus.summary.apps)}</title>\n"
-        f"<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
-    )
+    return page(t("corpus.title", n=corpus.summary.apps), lang, STYLE, "\n".join(p for p in parts if p))
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
