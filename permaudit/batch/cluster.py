@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import tempfile
 import time
 import uuid
@@ -117,10 +118,11 @@ class DaskPool:
             # Held while the cluster lives, not just while it starts: its nannies read this each time
             # they (re)start a worker process, and a daemonic worker cannot start audit children.
             stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=self.local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, scheduler_kwargs=LOOPBACK_HTTP,
-                silence_logs=logging.ERROR if self.quiet else logging.WARNING))
+            with _sigint_ignored():
+                cluster = stack.enter_context(distributed.LocalCluster(
+                    n_workers=self.local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, scheduler_kwargs=LOOPBACK_HTTP,
+                    silence_logs=logging.ERROR if self.quiet else logging.WARNING))
             address = cluster.scheduler_address
         try:
             return distributed.Client(address, timeout=self.connect_timeout, set_as_default=False)
@@ -202,6 +204,22 @@ def _submit(client: Any, job: Job, shipped: Shipped | None) -> Any:
         return client.submit(_audit_on_worker, dataclasses.replace(job, path=os.path.abspath(job.path)), None, job.path,
                              key=key, pure=False)
     return client.submit(_audit_on_worker, job, client.scatter(shipped, hash=False), job.path, key=key, pure=False)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Generator[None, None, None]:
+    """SIGINT ignored while the local cluster starts its processes, which inherit that (Python and
+    asyncio leave an ignored SIGINT ignored): Ctrl-C on the scan reaches the whole process group,
+    and the client, not each nanny with a traceback, decides how the run stops."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to set here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _outcome(distributed: ModuleType, future: Any, job: Job, seconds: float) -> Outcome:
@@ -307,9 +325,14 @@ class _Slot:
         return next(outcomes)
 
     def close(self) -> None:
-        """Kill the child, if any (closing the pool's generator runs its clean-up)."""
+        """Kill the child, if any (closing the pool's generator runs its clean-up). A task still
+        running in it (the worker is being torn down under it) keeps it: its child dies with the
+        worker process (the kernel kills a worker's child when its parent goes, docs/batch.md)."""
         if isinstance(self._outcomes, Generator):
-            self._outcomes.close()
+            try:
+                self._outcomes.close()
+            except ValueError:  # "generator already executing": in another thread, right now
+                pass
 
 
 def _slots_plugin(distributed: ModuleType, quiet: bool) -> Any:
