@@ -1,7 +1,5 @@
 """``python -m permaudit``."""
 
-import sys
+from permaudit.cli import entry
 
-from permaudit.cli import main
-
-sys.exit(main())
+entry()

@@ -9,6 +9,7 @@ next job. Workers ignore SIGINT: the parent decides when to stop, and kills them
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -131,6 +132,7 @@ def serve(conn: Connection, max_memory: int, quiet: bool) -> None:
     """A worker's life: audit each job the parent sends, send back its outcome, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    gc.freeze()  # what a forked worker inherits is never garbage: collections skip it (3% of the CPU)
     if quiet:
         from loguru import logger
 
