@@ -244,7 +244,7 @@ def _summary_line(summary: ScanSummary) -> str:
     tally = summary.tally
     statuses = ", ".join(f"{tally.statuses[s]} {s.value}" for s in Status)
     levels = ", ".join(f"{tally.findings[s]} {s.value}" for s in reversed(PolicySeverity))
-    return (f"{summary.inputs} inputs, {summary.audited} audited in {summary.seconds:.1f} s "
+    return (f"{summary.inputs} inputs, {summary.audited} audited in {summary.seconds:.2f} s "
             f"({summary.files_per_second:.1f} files/s): {statuses}; "
             f"{sum(tally.findings.values())} findings ({levels}) in {tally.apps_with_findings} apps; "
             f"{summary.duplicates} duplicates, {summary.recorded} already recorded")
