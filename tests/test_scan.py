@@ -431,3 +431,25 @@ def test_a_name_written_before_its_result_does_not_count_as_recorded(tmp_path: P
     entries = lines(log)
     assert entries[0] == alias and len(entries) == 2
     assert entries[1]["input"] == {"path": str(folder / "picker-copy.apk"), "sha256": key} and "result" in entries[1]
+
+
+def test_values_sqlite_cannot_hold_are_recorded_as_text(tmp_path: Path) -> None:
+    """A decoded text manifest may claim any number: one beyond SQLite's 64-bit integers is stored
+    as SQLite takes its digits (an approximate REAL in an integer column), exact in the whole
+    result, never an error that stops the run."""
+    from .conftest import dex_of
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "classes.dex").write_bytes(dex_of(fixture("picker.apk")))
+    huge = "123456789012345678901234567890"
+    (dump / "AndroidManifest.xml").write_text(
+        '<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="com.example.huge" '
+        f'android:versionCode="{huge}"><uses-sdk android:minSdkVersion="{huge}"/></manifest>', encoding="utf-8")
+    db = tmp_path / "r.db"
+    proc = cli("scan", str(dump), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    with Store.open(db, create=False) as store:
+        assert store.query("SELECT package, min_sdk, typeof(min_sdk) FROM apps") == (("com.example.huge", float(huge), "real"),)
+        (key,) = store.recorded()
+        assert store.result(key)["manifest"]["min_sdk"] == int(huge)

@@ -42,13 +42,23 @@ class AppRows:
 
 
 def escaped(rows: AppRows) -> AppRows:
-    """``rows`` with every lone surrogate written out as ``\\udcff``: SQLite text must be UTF-8, and
-    an undecodable file name or a hostile UTF-16 string in a package holds such code points."""
+    """``rows`` as SQLite can take them: every lone surrogate written out as ``\\udcff`` (SQLite text
+    must be UTF-8, and an undecodable file name or a hostile UTF-16 string holds such code points),
+    and every integer beyond 64 bits as its digits (a text manifest may claim any version), which
+    an integer column keeps as an approximate REAL; the whole result keeps the exact value."""
     return AppRows(escaped_row(rows.app), {table: [escaped_row(r) for r in found] for table, found in rows.tables.items()})
 
 
 def escaped_row(row: Row) -> Row:
-    return tuple(v.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(v, str) else v for v in row)
+    return tuple(_storable(v) for v in row)
+
+
+def _storable(value: object) -> object:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, int) and not -(1 << 63) <= value < (1 << 63):
+        return str(value)
+    return value
 
 
 def compress(result: AuditResult, document: str | None = None) -> bytes:

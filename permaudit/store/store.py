@@ -203,7 +203,7 @@ class Store:
         rows = app_rows(result, input_sha256, seconds, audited_at, document)
         try:
             self._write(result.path, lambda db: self._replace(db, input_sha256, result.path, rows.app, rows.tables))
-        except UnicodeEncodeError:  # rolled back; written again with lone surrogates spelled out
+        except (UnicodeEncodeError, OverflowError):  # rolled back; written again as SQLite can take it
             safe = escaped(rows)
             path = str(escaped_row((result.path,))[0])
             self._write(path, lambda db: self._replace(db, input_sha256, path, safe.app, safe.tables))
