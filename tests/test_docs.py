@@ -22,7 +22,7 @@ DOCS = ROOT / "docs"
 
 def documented(page: str) -> set[str]:
     """Values written as the first cell of a table row: | `code` | ..."""
-    return set(re.findall(r"^\| `([^`]+)` \|", (DOCS / page).read_text(encoding="utf-8"), re.M))
+    return set(re.findall(r"^\| `([^`]+)` \|", (DOCS / page).read_text(encoding="utf-8"), re.MULTILINE))
 
 
 def test_every_problem_code_is_documented() -> None:
@@ -56,9 +56,9 @@ def shown_runs() -> list[tuple[str, str, str]]:
     ``$ permaudit``; a block may hold several commands, each followed by its own output."""
     runs = []
     for page in [ROOT / "README.md", *sorted(DOCS.glob("**/*.md"))]:
-        for block in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S):
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL):
             if block.startswith("$ permaudit "):
-                runs.append((page.name, "\n".join(re.findall(r"^\$ (permaudit .*)$", block, re.M)), block))
+                runs.append((page.name, "\n".join(re.findall(r"^\$ (permaudit .*)$", block, re.MULTILINE)), block))
     return runs
 
 
@@ -101,7 +101,7 @@ def test_every_field_in_the_json_is_documented_and_every_documented_field_exists
     }
     text = "".join((DOCS / page).read_text(encoding="utf-8") for page in ("facts.md", "problems.md", "output-formats.md", "endpoints.md", "attribution.md", "paths.md", "reach.md", "findings.md", "category.md"))
     assert {k for k in keys if f"`{k}`" not in text and f"`{k}[]" not in text and f".{k}`" not in text} == set()
-    listed = set(re.findall(r"^\| `([a-z_]+)`", (DOCS / "facts.md").read_text(encoding="utf-8"), re.M))
+    listed = set(re.findall(r"^\| `([a-z_]+)`", (DOCS / "facts.md").read_text(encoding="utf-8"), re.MULTILINE))
     values = {v for v in listed if v in documented("facts.md") and not v.islower()}
     assert listed - keys - values - _documented_values() == set()
 
