@@ -230,6 +230,24 @@ def test_a_runaway_is_killed_at_its_deadline_and_the_next_job_runs(monkeypatch: 
 
 
 @FORK
+def test_a_stopped_audit_is_retried_without_the_bytecode_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What can be read still comes back: the manifest-only retry makes the result partial, with
+    the stop as its problem, and the JSON text made for the sinks says the same."""
+    def slow_bytecode(job: Job) -> Outcome:
+        if job.options.code and job.path.endswith("loan_harvest.apk"):
+            time.sleep(60)
+        return audit_job(job)
+
+    monkeypatch.setattr(local_module, "audit_job", slow_bytecode)
+    (outcome,) = LocalPool(1, method="fork").run(iter(_jobs("loan_harvest.apk", timeout=1.0)))
+    result = outcome.result
+    assert (result.status.value, outcome.stop, result.code) == ("partial", "time-limit", None)
+    assert "android.permission.READ_CONTACTS" in [p.name for p in result.manifest.permissions]  # type: ignore[union-attr]
+    assert [(p.code, p.severity.value) for p in result.problems] == [("time-limit", "partial")]
+    assert json.loads(outcome.document) == json.loads(json.dumps(result.to_dict()))
+
+
+@FORK
 @pytest.mark.parametrize(("death", "why"), [(lambda: os._exit(3), "exit code 3"),
                                              (lambda: os.kill(os.getpid(), signal.SIGKILL), "killed by SIGKILL; the system may have run out of memory")])
 def test_a_worker_that_dies_is_recorded_and_replaced(monkeypatch: pytest.MonkeyPatch, death, why: str) -> None:
@@ -249,15 +267,19 @@ def test_a_worker_that_dies_is_recorded_and_replaced(monkeypatch: pytest.MonkeyP
 def test_memory_limit_stops_the_audit_and_replaces_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real allocation past the limit in the worker: recorded as memory-limit, the next job runs."""
     def hungry_on_picker(job: Job) -> Outcome:
-        if job.path.endswith("picker.apk"):
+        if job.path.endswith("picker.apk") and job.options.code:
             monkeypatch.setattr(sys.modules["permaudit.audit"], "load", lambda *a, **k: bytearray(400 * 1024 * 1024))
         return audit_job(job)
 
     monkeypatch.setattr(local_module, "audit_job", hungry_on_picker)
     outcomes = list(LocalPool(1, method="fork").run(iter(_jobs("picker.apk", "clean_app.apk", max_memory=100))))
     assert [o.result.problems[0].code if o.result.problems else "" for o in outcomes] == ["memory-limit", ""]
-    assert outcomes[0].result.problems[0].message == f"{fixture('picker.apk')}: stopped at the memory limit (100 MB)"
-    assert outcomes[0].replace_worker
+    # the patch lived in the replaced worker: the retry without the bytecode stage, in a fresh one, reads what it can
+    picker = outcomes[0].result
+    assert (picker.status.value, picker.manifest.package, picker.code) == ("partial", "com.example.fx.picker", None)  # type: ignore[union-attr]
+    assert picker.problems[0].message == (f"{fixture('picker.apk')}: stopped at the memory limit (100 MB); "
+                                          "audited again without the bytecode stage: manifest, signatures and hashes only")
+    assert outcomes[0].stop == "memory-limit" and picker.skipped == ()
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
@@ -321,7 +343,9 @@ def test_a_real_slow_app_hits_the_time_limit_while_a_small_one_passes(tmp_path: 
     proc = cli("scan", str(SHARED / "bench" / "mega-multidex.apk"), str(fixture("picker.apk")), "--jobs", "1",
                "--timeout", "1", "--jsonl", str(tmp_path / "r.jsonl"))
     outcomes = {Path(e["input"]["path"]).name: e["result"] for e in lines(tmp_path / "r.jsonl")}
-    assert outcomes["mega-multidex.apk"]["problems"][0]["code"] == "time-limit"
+    mega = outcomes["mega-multidex.apk"]
+    assert [(p["code"], p["severity"]) for p in mega["problems"]] == [("time-limit", "partial")]
+    assert mega["status"] == "partial" and mega["manifest"]["package"] and mega["code"] is None
     assert outcomes["picker.apk"]["status"] == "complete"
     assert proc.returncode == 2
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from permaudit.audit import audit, failed_result
-from permaudit.model import AuditResult, Problem, Severity, Stage
+from permaudit.audit import audit, failed_result, status_of
+from permaudit.model import AuditResult, Problem, Severity, Stage, Status
 
 DEFAULT_TIMEOUT = 600.0
 """Seconds one input may take: ten minutes, 250 times the biggest multidex app we measure."""
@@ -52,6 +53,8 @@ class Outcome:
     keep it (the log, the store's copy of the whole result) do not each make it again."""
     replace_worker: bool = False
     """The worker that ran it must not run another (it hit the memory limit; its heap is suspect)."""
+    stop: str = ""
+    """Why its worker could not finish it (``time-limit``, ``memory-limit``, ``worker-died``); empty when it did."""
 
 
 def audit_job(job: Job) -> Outcome:
@@ -66,16 +69,37 @@ def audit_job(job: Job) -> Outcome:
     return outcome(job.path, job.key, result, time.perf_counter() - started)
 
 
-def outcome(path: str, key: str, result: AuditResult, seconds: float, *, replace_worker: bool = False) -> Outcome:
+def outcome(path: str, key: str, result: AuditResult, seconds: float, *, replace_worker: bool = False, stop: str = "") -> Outcome:
     """An ``Outcome`` with its JSON text."""
-    return Outcome(path, key, result, seconds, json.dumps(result.to_dict(), sort_keys=True), replace_worker)
+    return Outcome(path, key, result, seconds, json.dumps(result.to_dict(), sort_keys=True), replace_worker, stop)
 
 
 def stopped(job: Job, code: str, why: str, seconds: float, *, replace_worker: bool = False) -> Outcome:
     """The outcome of a job its worker could not finish: ``FAILED``, saying why."""
     skipped = () if job.options.code else (Stage.CODE,)
     problem = Problem(code, f"{job.path}: {why}", severity=Severity.FAILED)
-    return outcome(job.path, job.key, failed_result(job.path, problem, skipped), seconds, replace_worker=replace_worker)
+    return outcome(job.path, job.key, failed_result(job.path, problem, skipped), seconds, replace_worker=replace_worker, stop=code)
+
+
+def rescue_job(job: Job) -> Job | None:
+    """What to try once a job's worker was stopped: the same input without the bytecode stage
+    (manifest, signatures, hashes), under the same limits; None when that is what was stopped."""
+    if not job.options.code:
+        return None
+    return dataclasses.replace(job, options=dataclasses.replace(job.options, code=False))
+
+
+def rescued(first: Outcome, rescue: Outcome) -> Outcome:
+    """The outcome of an input whose full audit was stopped: what the audit without the bytecode
+    stage read, ``PARTIAL``, with the stop as its problem; the stop itself if that failed too."""
+    if rescue.stop or rescue.result.status is Status.FAILED:
+        return first
+    stop = first.result.problems[0]
+    problem = dataclasses.replace(stop, severity=Severity.PARTIAL,
+                                  message=f"{stop.message}; audited again without the bytecode stage: manifest, signatures and hashes only")
+    problems = (*rescue.result.problems, problem)
+    result = dataclasses.replace(rescue.result, problems=problems, skipped=(), status=status_of(problems, True))
+    return outcome(first.path, first.key, result, first.seconds + rescue.seconds, stop=first.stop)
 
 
 def input_key(path: Path) -> str:

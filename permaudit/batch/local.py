@@ -16,13 +16,14 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
 
-from permaudit.batch.jobs import Job, Outcome, audit_job, stopped
+from permaudit.batch.jobs import Job, Outcome, audit_job, rescue_job, rescued, stopped
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _START_LIMIT = 120.0
@@ -40,6 +41,8 @@ class _Task:
     worker: _Worker
     job: Job
     started: float
+    first: Outcome | None = None
+    """For a rescue (the input again without the bytecode stage): how its full audit was stopped."""
 
 
 class LocalPool:
@@ -56,45 +59,54 @@ class LocalPool:
         self._context: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks Process
 
     def run(self, jobs: Iterator[Job]) -> Iterator[Outcome]:
+        """One outcome per job pulled. A job whose worker is stopped (time, memory, death) is tried
+        once more without the bytecode stage before the next job is pulled, so what can be read
+        of it still comes back, ``PARTIAL`` (``jobs.rescued``)."""
         idle: list[_Worker] = []
         busy: dict[Connection, _Task] = {}
+        rescues: deque[tuple[Job, Outcome]] = deque()
         more = True
         try:
             while True:
-                while more and len(busy) < self.workers:
-                    job = next(jobs, None)
-                    if job is None:
-                        more = False
-                        break
-                    task = self._hand(job, idle)
+                while (rescues or more) and len(busy) < self.workers:
+                    if rescues:
+                        job, first = rescues.popleft()
+                    else:
+                        job, first = next(jobs, None), None  # type: ignore[assignment]
+                        if job is None:
+                            more = False
+                            break
+                    task = self._hand(job, idle, first)
                     if isinstance(task, Outcome):
-                        yield task
+                        yield from _settled(job, first, task, rescues)
                     else:
                         busy[task.worker.conn] = task
                 if not busy:
                     return
                 deadline = min(t.started + t.job.options.timeout for t in busy.values())
                 for ready in wait(list(busy), timeout=max(0.0, deadline - time.monotonic())):
-                    yield self._collect(busy.pop(cast(Connection, ready)), idle)
+                    task = busy.pop(cast(Connection, ready))
+                    yield from _settled(task.job, task.first, self._collect(task, idle), rescues)
                 now = time.monotonic()
                 for conn, task in list(busy.items()):
                     if now >= task.started + task.job.options.timeout:
                         del busy[conn]
                         _stop(task.worker)
-                        yield stopped(task.job, "time-limit", f"stopped at the time limit ({task.job.options.timeout:g} s)",
-                                      now - task.started)
+                        limit = stopped(task.job, "time-limit", f"stopped at the time limit ({task.job.options.timeout:g} s)",
+                                        now - task.started)
+                        yield from _settled(task.job, task.first, limit, rescues)
         finally:
             for worker in [*idle, *(t.worker for t in busy.values())]:
                 _stop(worker)
 
-    def _hand(self, job: Job, idle: list[_Worker]) -> _Task | Outcome:
+    def _hand(self, job: Job, idle: list[_Worker], first: Outcome | None = None) -> _Task | Outcome:
         """Give ``job`` to an idle worker, or to a new one if none is left or the idle one died
         meanwhile; a worker that cannot start makes the job's outcome ``worker-died``."""
         while idle:
             worker = idle.pop()
             try:
                 worker.conn.send(job)
-                return _Task(worker, job, time.monotonic())
+                return _Task(worker, job, time.monotonic(), first)
             except OSError:
                 _stop(worker)
         started = time.monotonic()
@@ -112,7 +124,7 @@ class LocalPool:
         except (EOFError, OSError):
             _stop(worker)
             return stopped(job, "worker-died", f"the worker auditing it could not start ({_how(process)})", time.monotonic() - started)
-        return _Task(worker, job, time.monotonic())
+        return _Task(worker, job, time.monotonic(), first)
 
     def _collect(self, task: _Task, idle: list[_Worker]) -> Outcome:
         try:
@@ -126,6 +138,18 @@ class LocalPool:
         else:
             idle.append(task.worker)
         return outcome
+
+
+def _settled(job: Job, first: Outcome | None, result: Outcome, rescues: deque[tuple[Job, Outcome]]) -> Iterator[Outcome]:
+    """The outcome to yield for ``job``: none yet when its worker was stopped and a rescue is queued."""
+    if first is not None:
+        yield rescued(first, result)
+        return
+    retry = rescue_job(job) if result.stop else None
+    if retry is None:
+        yield result
+    else:
+        rescues.append((retry, result))
 
 
 def serve(conn: Connection, max_memory: int, quiet: bool) -> None:
