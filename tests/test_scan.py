@@ -477,3 +477,16 @@ def test_values_sqlite_cannot_hold_are_recorded_as_text(tmp_path: Path) -> None:
         assert store.query("SELECT package, min_sdk, typeof(min_sdk) FROM apps") == (("com.example.huge", float(huge), "real"),)
         (key,) = store.recorded()
         assert store.result(key)["manifest"]["min_sdk"] == int(huge)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize(("argv", "message"), [
+    (["query", "verdicts", "--db", "{fifo}"], "permaudit: {fifo}: is a FIFO, not a results store\n"),
+    (["scan", "{apk}", "--db", "{fifo}"], "permaudit: {fifo}: is a FIFO, not a results store\n"),
+    (["scan", "{apk}", "--jsonl", "{fifo}", "--resume"], "permaudit: {fifo}: is a FIFO; --resume reads the log file an earlier scan wrote\n"),
+])
+def test_a_fifo_named_as_store_or_log_is_refused_not_waited_on(tmp_path: Path, argv: list[str], message: str) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    proc = cli(*[a.format(fifo=fifo, apk=fixture("picker.apk")) for a in argv])
+    assert (proc.returncode, proc.stderr) == (2, message.format(fifo=fifo))

@@ -14,6 +14,7 @@ from typing import IO, Protocol
 
 from permaudit.batch.jobs import Outcome
 from permaudit.errors import PermauditError
+from permaudit.loading.walk import special_kind
 from permaudit.store import Store
 
 
@@ -44,6 +45,8 @@ class JsonlLog:
         self.path = Path(path)
         held: dict[str, str] = {}
         names: set[tuple[str, str]] = set()
+        if resume and (special := special_kind(self.path)):  # a pipe holds no earlier results to read
+            raise SinkError(f"{self.path}: is a {special}; --resume reads the log file an earlier scan wrote")
         try:
             if resume and self.path.exists():
                 held, names = _read_and_mend(self.path)

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from permaudit.errors import one_line
+from permaudit.loading.walk import special_kind
 from permaudit.model.result import AuditResult
 from permaudit.store.questions import Answer, StoreError, questions
 from permaudit.store.rows import COLUMNS, TABLES, app_rows, escaped, escaped_row
@@ -129,6 +130,8 @@ class Store:
         where = Path(path)
         if where.is_dir():
             raise StoreError(f"{where}: is a folder, not a results store")
+        if special := special_kind(where):  # reading a FIFO's first bytes would wait forever
+            raise StoreError(f"{where}: is a {special}, not a results store")
         if where.exists():
             try:
                 with where.open("rb") as handle:
