@@ -59,8 +59,8 @@ def main() -> None:
 
     paths = inputs(args.corpus)
     options = AuditOptions(timeout=args.timeout)
-    jobs = [Job(str(p), input_key(p), _size(p), options) for p in paths]
-    megabytes = sum(j.size for j in jobs) / 2**20
+    jobs = [Job(str(p), input_key(p), options) for p in paths]
+    megabytes = sum(_size(p) for p in paths) / 2**20
     print(f"{len(jobs)} inputs, {megabytes:.1f} MB, best of {args.repeat}\n")
 
     executors: list[tuple[str, Callable[[], AbstractContextManager[Any]]]] = [

@@ -214,8 +214,7 @@ def _scan(args: argparse.Namespace) -> int:
             summary = scan(args.paths, executor, sinks, options=options, resume=args.resume, observer=progress)
     except PermauditError as exc:  # a store, log or cluster that cannot be used: the run cannot keep results
         progress.finish()
-        print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return _refused(exc)
     finally:
         for sink in sinks:
             sink.close()
@@ -261,8 +260,7 @@ def _query(args: argparse.Namespace) -> int:
             params = {"min_apps": args.min_apps} if args.min_apps else {}
             answer = store.ask(args.question, **params)
     except PermauditError as exc:
-        print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return _refused(exc)
     return EXIT_OK if _write(render_answer(answer, args.format), args.output) else EXIT_ERROR
 
 
@@ -272,9 +270,14 @@ def _report(args: argparse.Namespace) -> int:
         with Store.open(args.db, create=False) as store:
             text = render_corpus(store, args.format, lang=args.lang)
     except PermauditError as exc:
-        print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return _refused(exc)
     return EXIT_OK if _write(text, args.output) else EXIT_ERROR
+
+
+def _refused(exc: PermauditError) -> int:
+    """A store, log or cluster that cannot be used: one line, exit 2."""
+    print(f"permaudit: {visible(one_line(exc))}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _level(name: str | None) -> PolicySeverity | None:

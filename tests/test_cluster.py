@@ -64,7 +64,7 @@ def expected() -> dict[str, dict[str, object]]:
 def jobs(paths: Iterable[Path | str], **options: object) -> Iterator[Job]:
     for path in map(Path, paths):
         key = input_key(path) if path.exists() and not path.is_fifo() else "0" * 64
-        yield Job(str(path), key, 0, AuditOptions(**options))  # type: ignore[arg-type]
+        yield Job(str(path), key, AuditOptions(**options))  # type: ignore[arg-type]
 
 
 def by_path(outcomes: Iterable[Outcome]) -> dict[str, Outcome]:

@@ -211,7 +211,7 @@ def test_time_limit_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
 
 def _jobs(*names: str, **limits: float) -> list[Job]:
     options = AuditOptions(**limits)  # type: ignore[arg-type]
-    return [Job(str(fixture(n)), input_key(fixture(n)), 0, options) for n in names]
+    return [Job(str(fixture(n)), input_key(fixture(n)), options) for n in names]
 
 
 @FORK

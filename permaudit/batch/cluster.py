@@ -30,12 +30,11 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any, Self
 
-from permaudit.batch.jobs import Job, Outcome, audit_job, stopped
+from permaudit.batch.jobs import Job, Outcome, audit_job, refused_unread, stopped
 from permaudit.batch.jobs import outcome as outcome_of
 from permaudit.batch.local import LocalPool
 from permaudit.errors import PermauditError, one_line
-from permaudit.loading import DEFAULT_LIMITS
-from permaudit.loading.walk import is_dex_folder, special_kind
+from permaudit.loading.walk import is_dex_folder
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the scheduler before giving up: a typo in the address should fail fast."""
@@ -189,7 +188,7 @@ def _ship(path: Path) -> Shipped | None:
         if is_dex_folder(path):
             files = tuple((p.name, p.read_bytes()) for p in sorted(path.iterdir()) if p.is_file())
             return Shipped(path.name, True, files)
-        if path.is_dir() or special_kind(path) or path.stat().st_size > DEFAULT_LIMITS.package_bytes:
+        if path.is_dir() or refused_unread(path):
             return None
         return Shipped(path.name, False, ((path.name, path.read_bytes()),))
     except OSError:

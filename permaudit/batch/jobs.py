@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from permaudit.audit import audit, failed_result, status_of
+from permaudit.loading import DEFAULT_LIMITS
+from permaudit.loading.walk import special_kind
 from permaudit.model import AuditResult, Problem, Severity, Stage, Status
 
 DEFAULT_TIMEOUT = 600.0
@@ -32,11 +34,10 @@ class AuditOptions:
 
 @dataclass(frozen=True)
 class Job:
-    """One input to audit: its path, the SHA-256 key that identifies it across names and runs, its size."""
+    """One input to audit: its path, and the SHA-256 key that identifies it across names and runs."""
 
     path: str
     key: str
-    size: int
     options: AuditOptions
 
 
@@ -100,6 +101,15 @@ def rescued(first: Outcome, rescue: Outcome) -> Outcome:
     problems = (*rescue.result.problems, problem)
     result = dataclasses.replace(rescue.result, problems=problems, skipped=(), status=status_of(problems, True))
     return outcome(first.path, first.key, result, first.seconds + rescue.seconds, stop=first.stop)
+
+
+def refused_unread(path: Path) -> bool:
+    """Whether loading refuses ``path`` without reading it (missing, a FIFO or device, over the
+    package cap): hashing or shipping it would block on a FIFO or read gigabytes for nothing."""
+    try:
+        return not path.is_dir() and (bool(special_kind(path)) or path.stat().st_size > DEFAULT_LIMITS.package_bytes)
+    except OSError:
+        return True
 
 
 def input_key(path: Path) -> str:

@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import Protocol
 
 from permaudit.audit import failed_result
-from permaudit.batch.jobs import AuditOptions, Job, Outcome, input_key, outcome
+from permaudit.batch.jobs import (
+    AuditOptions,
+    Job,
+    Outcome,
+    input_key,
+    outcome,
+    refused_unread,
+)
 from permaudit.batch.sinks import Sink
 from permaudit.batch.tally import Tally
-from permaudit.loading import DEFAULT_LIMITS, Refused, discover
-from permaudit.loading.walk import special_kind
+from permaudit.loading import Refused, discover
 from permaudit.model import Problem, Severity, Stage
 
 
@@ -109,7 +115,7 @@ class _Plan:
                 continue
             path = str(target)
             try:
-                key = _path_key(path) if _refused_unread(target) else input_key(target)
+                key = _path_key(path) if refused_unread(target) else input_key(target)
             except OSError:  # vanished or unreadable since the walk: the audit says which, as `audit` would
                 key = _path_key(path)
             if key in self.seen:
@@ -121,7 +127,7 @@ class _Plan:
                 self._name(path, key, "recorded")
             else:
                 self.seen[key] = path
-                yield Job(path, key, _size(target), options)
+                yield Job(path, key, options)
 
     def write(self, outcome: Outcome) -> None:
         """Write one outcome to every sink that does not hold it yet, then count it."""
@@ -152,10 +158,11 @@ def _targets(paths: Iterable[str | Path]) -> list[Path | Refused]:
     with nothing to audit is ``Refused`` so that it is recorded, not forgotten."""
     found: dict[str, Path | Refused] = {}
     for path in paths:
-        before = len(found)
+        empty = True
         for target in discover(path):
+            empty = False
             found.setdefault(str(target.path if isinstance(target, Refused) else target), target)
-        if len(found) == before and Path(path).is_dir() and not any(True for _ in discover(path)):
+        if empty and Path(path).is_dir():
             problem = Problem("no-package", f"{path}: no APK, bundle or dex file found in this folder", severity=Severity.FAILED)
             found[str(path)] = Refused(Path(path), problem)
     return sorted(found.values(), key=lambda t: -_size(t) if isinstance(t, Path) else 0)
@@ -168,15 +175,6 @@ def _size(target: Path | Refused) -> int:
         return sum(p.stat().st_size for p in target.iterdir() if p.is_file()) if target.is_dir() else target.stat().st_size
     except OSError:
         return 0
-
-
-def _refused_unread(path: Path) -> bool:
-    """Whether loading refuses ``path`` without reading it (missing, a FIFO or device named directly,
-    over the package cap): hashing it would block on a FIFO or read gigabytes for nothing."""
-    try:
-        return not path.is_dir() and (bool(special_kind(path)) or path.stat().st_size > DEFAULT_LIMITS.package_bytes)
-    except OSError:
-        return True
 
 
 def _path_key(path: str) -> str:

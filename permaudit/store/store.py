@@ -11,12 +11,14 @@ written by a newer permaudit is refused and never touched.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
 import re
 import sqlite3
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -202,7 +204,7 @@ class Store:
             raise StoreError(f"{result.path}: no input sha256 to record the result under")
         if result.kind == "apk" and result.hashes is not None and result.hashes.sha256 != input_sha256:
             raise StoreError(f"{result.path}: input sha256 {input_sha256} is not the APK's ({result.hashes.sha256})")
-        audited_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        audited_at = _utc_now()
         rows = app_rows(result, input_sha256, seconds, audited_at, document)
         try:
             self._write(result.path, lambda db: self._replace(db, input_sha256, result.path, rows.app, rows.tables))
@@ -228,16 +230,9 @@ class Store:
         db.execute("INSERT OR REPLACE INTO names (path, input_sha256) VALUES (?, ?)", (path, key))
 
     def _write(self, what: str, work: Any) -> None:
-        db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                work(db)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            with _transaction(self._db):
+                work(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot record {what}: {_why(exc)}") from exc
 
@@ -340,22 +335,34 @@ def _has_tables(db: sqlite3.Connection) -> bool:
 
 def _migrate(db: sqlite3.Connection, migration: Migration) -> None:
     """Apply one migration in its own transaction, unless another process already did."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(db):
         if db.execute("PRAGMA user_version").fetchone()[0] < migration.version:
             for statement in _statements(migration.sql):
                 db.execute(statement)
-            now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            now = _utc_now()
             updates = {"migrated_by": __version__, "migrated_at": now, f"migration.{migration.version}": migration.name}
             if migration.version == 1:
                 updates.update({"created_by": __version__, "created_at": now})
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", updates.items())
             db.execute(f"PRAGMA user_version = {int(migration.version)}")
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``IMMEDIATE``: a second writer waits here, not midway),
+    committed at the end, rolled back on anything raised, interrupts included."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _statements(sql: str) -> list[str]:
