@@ -18,34 +18,25 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from loguru import logger
 
 from permaudit.audit import audit_all
-from permaudit.batch import (
-    DEFAULT_MAX_MEMORY,
-    DEFAULT_TIMEOUT,
-    AuditOptions,
-    Executor,
-    JsonlLog,
-    LocalPool,
-    ScanSummary,
-    Sink,
-    StoreSink,
-    Tally,
-    scan,
-)
-from permaudit.batch.progress import Progress
+from permaudit.batch.jobs import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
+from permaudit.batch.tally import Tally
 from permaudit.errors import PermauditError, one_line
 from permaudit.findings import finding_types
 from permaudit.formats import FORMATS, render
-from permaudit.formats.answer import QUERY_FORMATS, render_answer
-from permaudit.formats.corpus import CORPUS_FORMATS, render_corpus
+from permaudit.formats.answer import QUERY_FORMATS
+from permaudit.formats.corpus import CORPUS_FORMATS
 from permaudit.model import AuditResult, PolicySeverity, Status, visible
 from permaudit.policy import matches, profiles
-from permaudit.store import Store, questions
 from permaudit.version import __version__
+
+if TYPE_CHECKING:  # scan, query and report load their machinery when run, not for every `audit`
+    from permaudit.batch.scan import Executor, ScanSummary
+    from permaudit.batch.sinks import Sink
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
@@ -81,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--output", "-o", metavar="FILE", help="write the answer here instead of stdout")
     report = commands.add_parser("report", help="a report over every app in a results store")
     report.add_argument("--db", required=True, metavar="FILE", help="the store a scan wrote")
-    report.add_argument("--format", choices=sorted(CORPUS_FORMATS), default="html", help="html (default), markdown or csv")
+    report.add_argument("--format", choices=CORPUS_FORMATS, default="html", help="html (default), markdown or csv")
     report.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the report (default en)")
     report.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
     commands.add_parser("policies", help="list the policy profiles")
@@ -194,6 +185,11 @@ def _run(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     """``scan``: every input under the paths, on worker processes or a Dask cluster, each result
     written to the store and/or log as it arrives; a summary line at the end."""
+    from permaudit.batch.jobs import AuditOptions
+    from permaudit.batch.progress import Progress
+    from permaudit.batch.scan import scan
+    from permaudit.batch.sinks import JsonlLog, StoreSink
+
     if args.dask_send_bytes and not (args.scheduler or args.dask_local):
         print("permaudit: error: --dask-send-bytes needs --scheduler or --dask-local", file=sys.stderr)
         return EXIT_ERROR
@@ -229,6 +225,8 @@ def _scan(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _executor(args: argparse.Namespace) -> Iterator[Executor]:
     if not (args.scheduler or args.dask_local):
+        from permaudit.batch.local import LocalPool
+
         yield LocalPool(args.jobs or _cores(), quiet=not args.verbose)
         return
     from permaudit.batch.cluster import (
@@ -251,6 +249,9 @@ def _summary_line(summary: ScanSummary) -> str:
 
 def _query(args: argparse.Namespace) -> int:
     """``query``: one cross-app question over a store, or the list of questions."""
+    from permaudit.formats.answer import render_answer
+    from permaudit.store import Store, questions
+
     try:
         with Store.open(args.db, create=False) as store:
             if args.question is None:
@@ -266,6 +267,9 @@ def _query(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """``report``: every app in a store, as one document."""
+    from permaudit.formats.corpus import render_corpus
+    from permaudit.store import Store
+
     try:
         with Store.open(args.db, create=False) as store:
             text = render_corpus(store, args.format, lang=args.lang)

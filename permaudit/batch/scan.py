@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from permaudit.audit import failed_result
 from permaudit.batch.jobs import (
@@ -25,10 +25,12 @@ from permaudit.batch.jobs import (
     outcome,
     refused_unread,
 )
-from permaudit.batch.sinks import Sink
 from permaudit.batch.tally import Tally
 from permaudit.loading import Refused, discover
 from permaudit.model import Problem, Severity, Stage
+
+if TYPE_CHECKING:
+    from permaudit.batch.sinks import Sink
 
 
 class Executor(Protocol):

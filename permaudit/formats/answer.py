@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from permaudit.formats.corpus.csv import safe
 from permaudit.model import visible
-from permaudit.store import Answer
+
+if TYPE_CHECKING:
+    from permaudit.store import Answer
 
 QUERY_FORMATS = ("csv", "json", "table")
 
@@ -28,6 +30,10 @@ def render_answer(answer: Answer, fmt: str) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(answer.columns)
+        from permaudit.formats.corpus.csv import (
+            safe,  # with the store: only a query needs it
+        )
+
         writer.writerows([[safe(cell) if isinstance(cell, str) else cell for cell in row] for row in answer.rows])
         return out.getvalue()
     if not answer.rows:

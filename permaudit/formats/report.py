@@ -57,6 +57,10 @@ def tr(key: str, lang: str = "en", **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def has_label(key: str) -> bool:
+    return key in _labels()
+
+
 def count(n: int, key: str, lang: str = "en") -> str:
     """``1 method``, ``3 methods``, ``3 个方法``: ``key`` names a label with ``one`` and ``other`` forms."""
     entry = _labels()[key]
@@ -68,7 +72,7 @@ def count(n: int, key: str, lang: str = "en") -> str:
 def language(code: str, lang: str = "en") -> str:
     """``zh`` -> ``Chinese`` / ``中文``: the name of a clause's original language, or the code when unknown."""
     key = f"language.{code}"
-    return tr(key, lang) if key in _labels() else code
+    return tr(key, lang) if has_label(key) else code
 
 
 def lang_of(lang: object) -> str:

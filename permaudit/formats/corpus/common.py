@@ -7,24 +7,15 @@ string that came from an app (package, label, path, host, certificate subject) i
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
-from importlib import resources
 
+from permaudit.formats.report import has_label, tr
 from permaudit.store import Answer, AppRow, Store, Summary, questions
 from permaudit.version import __version__
 
 LANGS = ("en", "zh")
 SEVERITIES = ("violation", "warning", "info", "none")
 """Worst severities of a policy's verdict, most serious first (``none``: judged, no finding)."""
-
-
-@functools.cache
-def _labels() -> dict[str, dict[str, str]]:
-    raw = json.loads(resources.files("permaudit.data").joinpath("store", "labels.json").read_text(encoding="utf-8"))
-    labels: dict[str, dict[str, str]] = raw["labels"]
-    return labels
 
 
 def lang_of(lang: object) -> str:
@@ -34,19 +25,12 @@ def lang_of(lang: object) -> str:
     return str(lang)
 
 
-def tr(key: str, lang: str = "en", **values: object) -> str:
-    """The label ``key`` in ``lang`` (English when no Chinese form is kept), placeholders filled."""
-    label = _labels()[key]
-    text = label.get(lang) or label["en"]
-    return text.format(**values) if values else text
-
-
 def severity(value: str, lang: str) -> str:
-    return tr(f"severity.{value}", lang) if f"severity.{value}" in _labels() else value
+    return tr(f"severity.{value}", lang) if has_label(f"severity.{value}") else value
 
 
 def status(value: str, lang: str) -> str:
-    return tr(f"status.{value}", lang) if f"status.{value}" in _labels() else value
+    return tr(f"status.{value}", lang) if has_label(f"status.{value}") else value
 
 
 @dataclass(frozen=True)
@@ -119,13 +103,13 @@ def app_version(app: AppRow) -> str:
 def verdicts_text(app: AppRow, lang: str) -> str:
     """``cn-lending: violation; nothing under the other 7``, as the single-app reports say it."""
     if not app.verdicts:
-        return tr("verdicts.none", lang)
+        return tr("corpus.verdicts.not-judged", lang)
     found = [(p, s) for p, s in app.verdicts if s != "none"]
     quiet = len(app.verdicts) - len(found)
     if not found:
-        return tr("verdicts.quiet", lang, n=quiet)
+        return tr("corpus.verdicts.quiet", lang, n=quiet)
     text = "; ".join(f"{p}: {severity(s, lang)}" for p, s in found)
-    return text + (tr("verdicts.more-quiet", lang, n=quiet) if quiet else "")
+    return text + (tr("corpus.verdicts.more-quiet", lang, n=quiet) if quiet else "")
 
 
 def lending_text(app: AppRow, lang: str) -> str:
