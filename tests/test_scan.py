@@ -490,3 +490,26 @@ def test_a_fifo_named_as_store_or_log_is_refused_not_waited_on(tmp_path: Path, a
     os.mkfifo(fifo)
     proc = cli(*[a.format(fifo=fifo, apk=fixture("picker.apk")) for a in argv])
     assert (proc.returncode, proc.stderr) == (2, message.format(fifo=fifo))
+
+
+def test_a_file_rewritten_during_the_scan_is_recorded_as_audited(tmp_path: Path) -> None:
+    """The worker read other bytes than the scan hashed: the result is recorded under what was
+    audited, with a note, and the run goes on (the store would refuse the mismatched key)."""
+    folder = sample(tmp_path, ["picker.apk", "clean_app.apk"])
+    actual = input_key(folder / "picker.apk")
+
+    class Rewritten:
+        def run(self, jobs):  # type: ignore[no-untyped-def]
+            for job in jobs:
+                yield audit_job(Job(job.path, "f" * 64 if job.path.endswith("picker.apk") else job.key, job.options))
+
+    from permaudit.batch import StoreSink
+
+    store_sink = StoreSink(tmp_path / "r.db")
+    summary_ = scan([folder], Rewritten(), [store_sink])
+    store_sink.close()
+    assert summary_.audited == 2
+    with Store.open(tmp_path / "r.db", create=False) as store:
+        assert store.recorded()[actual] == str(folder / "picker.apk")
+        (code, message), = store.query("SELECT code, message FROM problems WHERE input_sha256 = ?", (actual,))
+    assert code == "changed-during-scan" and message.endswith(f"hashed as {'f' * 64}, audited as {actual}")

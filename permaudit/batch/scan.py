@@ -9,6 +9,7 @@ a limit all become ``FAILED`` results in the sinks like any other.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -133,6 +134,7 @@ class _Plan:
 
     def write(self, outcome: Outcome) -> None:
         """Write one outcome to every sink that does not hold it yet, then count it."""
+        outcome = _as_audited(outcome)
         for sink, held in zip(self.sinks, self.held):
             if outcome.key not in held:
                 sink.record(outcome)
@@ -153,6 +155,19 @@ class _Plan:
                 sink.add_name(path, key, self.seen[key])
         if self.observer:
             self.observer.passed(path, key, why)
+
+
+def _as_audited(found: Outcome) -> Outcome:
+    """``found`` keyed by the bytes the worker read: a file rewritten between its hashing here and
+    its audit (a download still arriving) is recorded as what was audited, with a note saying so,
+    instead of under a key whose bytes nobody read."""
+    result = found.result
+    if result.kind != "apk" or result.hashes is None or result.hashes.sha256 == found.key:
+        return found
+    note = Problem("changed-during-scan", f"{found.path}: the file changed while the scan ran: hashed as {found.key}, "
+                   f"audited as {result.hashes.sha256}", severity=Severity.NOTE)
+    changed = dataclasses.replace(result, problems=(*result.problems, note))
+    return outcome(found.path, result.hashes.sha256, changed, found.seconds, replace_worker=found.replace_worker, stop=found.stop)
 
 
 def _targets(paths: Iterable[str | Path]) -> list[Path | Refused]:
