@@ -121,7 +121,7 @@ class DaskPool:
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=self.local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, scheduler_kwargs=LOOPBACK_HTTP,
-                    silence_logs=logging.ERROR if self.quiet else logging.WARNING))
+                    silence_logs=logging.CRITICAL if self.quiet else logging.WARNING))
             address = cluster.scheduler_address
         try:
             return distributed.Client(address, timeout=self.connect_timeout, set_as_default=False)
