@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from loguru import logger
-
 from permaudit.audit import audit_all
 from permaudit.batch.jobs import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
 from permaudit.batch.tally import Tally
@@ -62,7 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     _judging(audit)
     audit.add_argument("--lang", choices=["en", "zh"], default="en", help="language of verdict messages and rule titles where a format shows them (default en)")
     audit.add_argument("--timestamp", action="store_true", help="record the time of the run in JSON and SARIF output")
-    audit.add_argument("--verbose", "-v", action="store_true", help="let androguard log to stderr")
     _scan_parser(commands)
     query = commands.add_parser("query", help="ask a results store a cross-app question (no QUESTION: list them)")
     query.add_argument("question", nargs="?", metavar="QUESTION", help="a question id, see `permaudit query --db FILE`")
@@ -109,7 +106,7 @@ def _scan_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS", help="send audits to this Dask scheduler (tcp://host:8786); needs permaudit[dask]")
     where.add_argument("--dask-local", type=_positive(int), metavar="N", help="start a local Dask cluster of N workers; needs permaudit[dask]")
     scan.add_argument("--dask-send-bytes", action="store_true", help="ship each input's bytes to the Dask workers (no shared filesystem needed)")
-    scan.add_argument("--verbose", "-v", action="store_true", help="let androguard log to stderr")
+    scan.add_argument("--verbose", "-v", action="store_true", help="let Dask log its warnings to stderr")
 
 
 def _positive(kind: type[int | float]) -> Callable[[str], int | float]:
@@ -143,10 +140,6 @@ def entry() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not getattr(args, "verbose", False):
-        # the application, not the library, decides what reaches stderr: one line per
-        # package. androguard logs through loguru, whose documented switch this is.
-        logger.disable("androguard")
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -227,7 +220,7 @@ def _executor(args: argparse.Namespace) -> Iterator[Executor]:
     if not (args.scheduler or args.dask_local):
         from permaudit.batch.local import LocalPool
 
-        yield LocalPool(args.jobs or _cores(), quiet=not args.verbose)
+        yield LocalPool(args.jobs or _cores())
         return
     from permaudit.batch.cluster import (
         DaskPool,  # the dask extra, imported only when asked for

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from loguru import logger
 
 from permaudit.dex import DexFile
 from permaudit.errors import InputError
@@ -25,8 +24,6 @@ from permaudit.model.category import (
 )
 
 from .conftest import CORPUS, SHARED, corpus, corpus_labels, fixture, with_members
-
-logger.disable("androguard")
 
 L, S = CategoryClueKind.LENDING, CategoryClueKind.SDK
 

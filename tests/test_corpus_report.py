@@ -24,9 +24,6 @@ FORMULA = "=HYPERLINK(\"http:\\\\evil\",\"x\")"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    from loguru import logger
-
-    logger.disable("androguard")
     folder = tmp_path_factory.mktemp("corpus")
     opened = Store.open(folder / "corpus.db")
     for name in ("loan_harvest.apk", "hostile_strings.apk", "consent_flow.apk", "paths_flows.apk", "clean_app.apk"):

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from permaudit.dex import DexFile, validate
-from permaudit.facts import endpoints
+from permaudit.facts import endpoints, suffixes
 from permaudit.loading import load
 from permaudit.model.endpoints import (
     Construction,
@@ -169,17 +169,43 @@ def test_registrable_domain_uses_the_shipped_public_suffix_list() -> None:
     assert endpoints.registrable_domain("localhost") == ""
 
 
+def test_public_suffixes_agree_with_the_publicsuffixlist_package() -> None:
+    """permaudit reads the package's list itself (for speed); the rules and every answer must be the package's."""
+    from publicsuffixlist import PublicSuffixList
+
+    plain, full = PublicSuffixList(accept_unknown=False, accept_encoded_idn=False), PublicSuffixList(accept_unknown=False)
+    assert suffixes.rules(False) == (plain._publicsuffix, plain._maxlabel)
+    assert suffixes.rules(True)[0] == full._publicsuffix
+    hosts = ["www.ck", "a.www.ck", "b.c.ck", "ck", "city.kobe.jp", "a.city.kobe.jp", "x.kobe.jp", "shop.xn--fiqs8s",
+             "xn--55qx5d.cn", "EXAMPLE.COM.", "a..b", ".a.b", "foo.unknowntld", "user.github.io"]
+    for rule in sorted(full._publicsuffix)[::7]:
+        name = rule.lstrip("!").replace("*", "w")
+        hosts += [name, "a." + name, "b.a." + name]
+    for host in hosts:
+        assert (suffixes.public_suffix(host), suffixes.private_suffix(host)) == (full.publicsuffix(host), full.privatesuffix(host)), host
+
+
+def test_url_characters_are_printable_ascii_but_delimiters_or_beyond_the_bmp() -> None:
+    """_URL_CHARS lists what it takes; it must take exactly what the negated class it replaced took."""
+    import re
+
+    negated = re.compile(r"[^\s\"'<>\\^`{}|\x00-\x20\x7f-\uffff]")
+    listed = re.compile(endpoints._URL_CHARS)
+    for code in [*range(0x11000), 0x1F600, 0x10FFFF]:
+        assert bool(negated.fullmatch(chr(code))) == bool(listed.fullmatch(chr(code))), hex(code)
+
+
 def test_the_public_suffix_list_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the public suffix list must never be fetched")
 
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    endpoints._psl.cache_clear()
+    suffixes.rules.cache_clear()
     try:
         assert endpoints.registrable_domain("api.shop.example.com.cn") == "example.com.cn"
     finally:
-        endpoints._psl.cache_clear()
+        suffixes.rules.cache_clear()
 
 
 def test_services_match_at_label_boundaries() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import io
 import json
 import re
@@ -186,6 +187,41 @@ def test_device_range_fixture() -> None:
 )
 def test_protection_levels_have_one_spelling(raw: str, normal: str) -> None:
     assert _protection_name(raw) == normal
+
+
+# the API levels facts/manifest.py read through androguard's load_permissions before the tables were shipped as data
+ANDROGUARD_TABLES = (4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, *range(21, 37))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("androguard") is None, reason="androguard (the tables' source) is not installed")
+def test_shipped_permission_tables_answer_as_androguards_did() -> None:
+    """``permaudit/data/aosp_permissions.json`` gives what androguard's tables gave, for every target SDK."""
+    from androguard.core.api_specific_resources import load_permissions
+    from loguru import logger
+
+    logger.disable("androguard")
+
+    def old_table(api: int) -> dict[str, str]:
+        return {name: _protection_name(str(entry.get("protectionLevel", ""))) for name, entry in load_permissions(api).items()}
+
+    assert manifest_stage._api_levels() == ANDROGUARD_TABLES
+    old = {api: old_table(api) for api in ANDROGUARD_TABLES}
+    for target_sdk in range(40):
+        api = max((a for a in ANDROGUARD_TABLES if a <= target_sdk), default=ANDROGUARD_TABLES[0])
+        assert manifest_stage._table_for(target_sdk) == old[api], target_sdk
+    platform: dict[str, str] = {}
+    for api in ANDROGUARD_TABLES:
+        platform |= old[api]
+    assert manifest_stage._platform() == platform
+    assert manifest_stage._platform()[P + "READ_CONTACTS"] == "dangerous"
+    assert manifest_stage._table_for(22)[P + "INTERNET"] == "dangerous" and manifest_stage._table_for(23)[P + "INTERNET"] == "normal" and manifest_stage._table_for(30)[P + "INTERNET"] == "normal|instant"
+    names = [P + "READ_CONTACTS", "READ_CONTACTS", "android.permission.read_contacts", "android.permission.NOT_A_THING",
+             "com.example.OWN", P + "QUERY_ALL_PACKAGES", "com.android.launcher.permission.INSTALL_SHORTCUT"]
+    notes = {name: manifest_stage._definer(name, {"com.example.OWN": "signature"}) for name in names}
+    assert notes["READ_CONTACTS"] == (PermissionDefiner.INVALID, f"not a platform permission: did you mean {P}READ_CONTACTS?")
+    assert notes[P + "NOT_A_THING"] == (PermissionDefiner.OTHER, "not in AOSP's permission tables (API 4-36)")
+    assert notes["com.example.OWN"] == (PermissionDefiner.APP, "")
+    assert notes[P + "QUERY_ALL_PACKAGES"] == (PLATFORM, "")
 
 
 def _apk_with_second_manifest(first: str, second: str, out: Path) -> Path:

@@ -7,7 +7,6 @@ import time
 from collections import Counter
 
 import pytest
-from loguru import logger
 
 import permaudit
 from permaudit.model import ReachFacts, Status
@@ -141,7 +140,6 @@ def test_stage_is_quick_on_a_real_app() -> None:
 
 
 def test_corpus_contacts_reads_all_get_an_outcome(capsys: pytest.CaptureFixture[str]) -> None:
-    logger.disable("androguard")  # the lines printed below are the report; keep androguard's debug log out of them
     rows = [r for r in corpus_labels() if r["kind"] in ("tp", "tp-loan")]
     seen = 0
     for row in rows:

@@ -200,7 +200,9 @@ def test_default_store_and_fail_on(tmp_path: Path) -> None:
 
 
 def test_time_limit_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
-    proc = cli("scan", str(fixture("picker.apk")), str(fixture("clean_app.apk")), "--timeout", "0.001",
+    # one worker: the parent waits on it as soon as it hands it a job (with two, starting the second
+    # worker can take longer than a small audit, whose finished result is then kept, as it should be)
+    proc = cli("scan", str(fixture("picker.apk")), str(fixture("clean_app.apk")), "--timeout", "0.001", "--jobs", "1",
                "--jsonl", str(tmp_path / "r.jsonl"))
     assert proc.returncode == 2
     entries = lines(tmp_path / "r.jsonl")

@@ -15,7 +15,6 @@ import pytest
 from permaudit.dex import DexFile
 from permaudit.dex import index as dex_index
 from permaudit.dex.opcodes import _KIND_OPS
-from permaudit.facts import endpoints
 from permaudit.loading import load
 from permaudit.loading.members import Budget, Limits, open_archive
 
@@ -48,18 +47,6 @@ def test_refs_find_and_class_scans_agree(name: str, monkeypatch: pytest.MonkeyPa
         found.append([DexFile(data, "classes.dex").refs(**w) for w in wants])  # type: ignore[arg-type]
     assert found[0] == found[1]
     assert any(found[0])
-
-
-def test_the_fast_public_suffix_list_differs_only_by_punycode_rules() -> None:
-    """_psl(False) skips the punycode copies of non-ASCII rules; each holds an ``xn--`` label,
-    so a name without one meets the same rules either way."""
-    full, fast = endpoints._psl(True), endpoints._psl(False)
-    extra = full._publicsuffix - fast._publicsuffix
-    assert extra and fast._publicsuffix <= full._publicsuffix
-    assert all("xn--" in rule for rule in extra)
-    assert full._maxlabel == fast._maxlabel and full.accept_unknown == fast.accept_unknown is False
-    for host in ("ftukguhilcom.globat.com", "a.b.example.co.uk", "user.github.io", "shop.xn--fiqs8s", "xn--55qx5d.cn"):
-        assert endpoints.registrable_domain(host) == str(full.privatesuffix(host) or "")
 
 
 def test_dex_kept_from_the_v1_check_reads_the_same() -> None:
@@ -128,8 +115,9 @@ def test_read_ahead_records_what_a_plain_read_records(package_bytes: int) -> Non
 
 
 def test_decoded_instructions_equal_their_dataclass_construction() -> None:
-    """_decode builds Insn through slot descriptors: the same objects ``Insn(...)`` makes."""
-    from dataclasses import astuple, fields
+    """_decode builds Insn with plain slot stores and a ``__class__`` assignment: the same
+    objects ``Insn(...)`` makes, frozen as they are."""
+    from dataclasses import FrozenInstanceError, astuple, fields
 
     from permaudit.dex.opcodes import Insn
 
@@ -141,8 +129,11 @@ def test_decoded_instructions_equal_their_dataclass_construction() -> None:
         for insn in d.code(m) or []:
             twin = Insn(*astuple(insn)) if insn.payload is None else Insn(**{f.name: getattr(insn, f.name) for f in fields(Insn)})
             assert insn == twin and hash(insn) == hash(twin) and repr(insn) == repr(twin)
+            assert type(insn) is Insn
             seen += 1
     assert seen > 100
+    with pytest.raises(FrozenInstanceError):
+        insn.offset = 1  # type: ignore[misc]
 
 
 def test_members_named_scan_equals_the_plain_loop() -> None:

@@ -42,9 +42,6 @@ BIGGEST = "29b0d86ae68d83f9578c3f36041df943195bc55a7f3f1d45a9c23f145d75af9d"
 
 @pytest.fixture(scope="module")
 def audited() -> dict[str, AuditResult]:
-    from loguru import logger
-
-    logger.disable("androguard")
     names = ["loan_harvest.apk", "clean_app.apk", "paths_flows.apk", "endpoints.apk", "http_apis.apk", "sdk_attributed.apk",
              "paths_more.apk", "consent_flow.apk", "loan_bundle.xapk", "hostile_strings.apk"]
     return {name: permaudit.audit(fixture(name)) for name in names}
@@ -374,8 +371,6 @@ def test_a_locked_store_is_a_store_error(tmp_path: Path) -> None:
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from loguru import logger
-    logger.disable("androguard")
     import permaudit
     from permaudit.store import Store
     from permaudit.store.rows import app_rows

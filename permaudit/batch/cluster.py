@@ -82,7 +82,7 @@ class DaskPool:
         stack = contextlib.ExitStack()
         try:
             self._client = stack.enter_context(self._connect(distributed, stack))
-            self._client.register_plugin(_slots_plugin(distributed, self.quiet), name=_PLUGIN)
+            self._client.register_plugin(_slots_plugin(distributed), name=_PLUGIN)
         except BaseException:
             stack.close()
             raise
@@ -281,8 +281,7 @@ def _audit_on_worker(job: Job, shipped: Shipped | None, shown: str) -> Outcome:
 class _AuditSlots:
     """One ``_Slot`` per worker thread running a task, created when first needed; torn down with the worker."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+    def __init__(self) -> None:
         self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         self._all: list[_Slot] = []
 
@@ -292,7 +291,7 @@ class _AuditSlots:
         try:
             slot = self._idle.get_nowait()
         except queue.Empty:
-            slot = _Slot(self.quiet)
+            slot = _Slot()
             self._all.append(slot)
         try:
             return slot.audit(job)
@@ -308,8 +307,7 @@ class _Slot:
     """A ``LocalPool(1)`` kept running between tasks: its job feed is refilled just before each
     outcome is asked for, so its child process (and the imports it paid for) serves task after task."""
 
-    def __init__(self, quiet: bool) -> None:
-        self._quiet = quiet
+    def __init__(self) -> None:
         self._feed: deque[Job] = deque()
         self._memory = -1
         self._outcomes: Iterator[Outcome] | None = None
@@ -319,7 +317,7 @@ class _Slot:
         if outcomes is None or job.options.max_memory != self._memory:  # a child's limit is set when it starts
             self.close()
             self._memory = job.options.max_memory
-            outcomes = self._outcomes = LocalPool(1, quiet=self._quiet).run(iter(self._feed.popleft, None))
+            outcomes = self._outcomes = LocalPool(1).run(iter(self._feed.popleft, None))
         self._feed.append(job)
         return next(outcomes)
 
@@ -334,7 +332,7 @@ class _Slot:
                 pass
 
 
-def _slots_plugin(distributed: ModuleType, quiet: bool) -> Any:
+def _slots_plugin(distributed: ModuleType) -> Any:
     """The worker plugin that gives each Dask worker its ``_AuditSlots``. Its class is made here, as
     a plugin must subclass ``WorkerPlugin`` and ``distributed`` is imported only when a pool opens;
     Dask ships a class made at run time to the workers by value (cloudpickle)."""
@@ -344,7 +342,7 @@ def _slots_plugin(distributed: ModuleType, quiet: bool) -> Any:
         slots: _AuditSlots
 
         def setup(self, worker: Any) -> None:
-            self.slots = _AuditSlots(quiet)
+            self.slots = _AuditSlots()
 
         def teardown(self, worker: Any) -> None:
             self.slots.close()

@@ -48,12 +48,11 @@ class _Task:
 class LocalPool:
     """``workers`` processes; ``run`` audits jobs on them and yields outcomes in the order they finish."""
 
-    def __init__(self, workers: int, *, quiet: bool = True, method: str | None = None) -> None:
+    def __init__(self, workers: int, *, method: str | None = None) -> None:
         """``method``: how workers start (``fork``, ``spawn``, ``forkserver``). By default fork, which
         is cheap (the parent's imports are shared) but safe only from a single-threaded parent on
         Linux; anywhere else each worker starts a fresh interpreter."""
         self.workers = max(1, workers)
-        self.quiet = quiet
         if method is None:
             method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
         self._context: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks Process
@@ -111,7 +110,7 @@ class LocalPool:
                 _stop(worker)
         started = time.monotonic()
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=serve, args=(child, job.options.max_memory, self.quiet),
+        process = self._context.Process(target=serve, args=(child, job.options.max_memory),
                                         name="permaudit-worker", daemon=True)
         process.start()
         child.close()  # the parent keeps one end only, so a dead worker reads as end of file
@@ -152,15 +151,11 @@ def _settled(job: Job, first: Outcome | None, result: Outcome, rescues: deque[tu
         rescues.append((retry, result))
 
 
-def serve(conn: Connection, max_memory: int, quiet: bool) -> None:
+def serve(conn: Connection, max_memory: int) -> None:
     """A worker's life: audit each job the parent sends, send back its outcome, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     gc.freeze()  # what a forked worker inherits is never garbage: collections skip it (3% of the CPU)
-    if quiet:
-        from loguru import logger
-
-        logger.disable("androguard")
     limit_memory(max_memory)
     conn.send(None)  # ready
     while True:

@@ -26,9 +26,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 from operator import sub
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from permaudit.dex.opcodes import (
     _KIND_OPS,
@@ -85,15 +85,18 @@ def uleb_value(tok: bytes) -> int:
     return (v & 0x7F) | ((v >> 1) & 0x3F80) | ((v >> 2) & 0x1FC000) | ((v >> 3) & 0xFE00000) | ((v >> 4) & 0xF0000000)
 
 
-def _uleb_many(toks: list[bytes]) -> list[int] | array[int]:
-    """Decode many LEB128 tokens (each at most 5 bytes) with big-integer lane arithmetic, not a loop."""
-    n = len(toks)
-    joined = b"".join(toks)
-    if len(joined) == n:
-        return list(joined)
-    if max(map(len, toks)) >= 5:  # rare: 5-byte values, or over-long ones of damaged items
+def _uleb_many(toks: list[bytes], short: bool) -> list[int] | array[int]:
+    """Decode many LEB128 tokens (each at most 5 bytes; ``short``: at most 4) with big-integer lane
+    arithmetic, not a loop: each token read as one little-endian int into a 32-bit lane, the
+    continuation bits of all lanes squeezed out at once."""
+    if not short:  # rare: 5-byte values, or over-long ones of damaged items
         return [uleb_value(t) for t in toks]
-    v = int.from_bytes(b"".join(map(bytes.ljust, toks, repeat(4), repeat(b"\0"))), "little")
+    n = len(toks)
+    little: repeat[Literal["little"]] = repeat("little")
+    raw = array("I", map(int.from_bytes, toks, little))
+    if not _LITTLE:  # pragma: no cover
+        raw.byteswap()
+    v = int.from_bytes(raw, "little")
     m0, m1, m2, m3 = (int.from_bytes(m * n, "little") for m in _LANE_MASKS)
     r = (v & m0) | ((v >> 1) & m1) | ((v >> 2) & m2) | ((v >> 3) & m3)
     out = array("I", r.to_bytes(4 * n, "little"))
@@ -123,8 +126,9 @@ def _fold(unit: int) -> int:
     return _NO_SURROGATES[unit & 0xFF] | (_NO_SURROGATES[unit >> 8] << 8)
 
 
-_FIND_MAX = 12
-"""Up to this many wanted values, each is found with ``str.find`` (a class scan costs about 20 finds)."""
+_FIND_MAX = 24
+"""Up to this many wanted values, each is found with ``str.find`` (a class scan costs about 30 finds
+of a method id on mega-multidex's code; fewer for ids whose low byte is common, hence the margin)."""
 _match_start = operator.methodcaller("start")
 
 
@@ -190,7 +194,7 @@ class CodeIndex:
         """Whether some methods share one code_item (``starts`` then repeats offsets)."""
         self._region = (0, 0)
         self._units: str | None = None
-        self._fields: tuple[list[bytes], list[tuple[int, int, int, int]], int] = ([], [], field_count)
+        self._fields: tuple[list[bytes], list[tuple[int, int, int, int]], int, bool] = ([], [], field_count, True)
         with gc_paused():
             self._build(class_data_offs, span, method_count, field_count)
         self._name_damage(describe_class)
@@ -211,7 +215,8 @@ class CodeIndex:
 
     def _build(self, class_data_offs: Sequence[int], span: tuple[int, int], n_methods: int, n_fields: int) -> None:
         d = self._data
-        items = sorted((o, i) for i, o in enumerate(class_data_offs) if o)
+        items = sorted(zip(class_data_offs, range(len(class_data_offs))))
+        del items[:bisect_left(items, (1, 0))]  # no class_data
         if not items:
             return
         hi = min(span[1], len(d))  # a map may claim a section past the end of a truncated file
@@ -219,6 +224,7 @@ class CodeIndex:
         toks = ULEB_TOKEN.findall(d, lo, hi) if hi > lo else []
         ends_of = d[lo:hi].translate(_LEB_ENDS)  # 1 where a LEB128 ends, 0 on a continuation byte
         ends: array[int] | None = None  # ends[k]: where token k starts, relative to lo; built on the first gap
+        long = ends_of.find(b"\0\0\0\0") >= 0  # some token has 5 bytes or more
         ntoks = len(toks)
         m_toks: list[bytes] = []  # method_idx_diff and code_off of every encoded_method, in file order
         c_toks: list[bytes] = []
@@ -273,25 +279,26 @@ class CodeIndex:
                 m_toks += toks[t1:t3:3]
                 c_toks += toks[t1 + 2:t3:3]
                 segments.append((ci, start, start + dm, start + dm + vm))
-            item_at.append((ti, t3, ci, off))
+            if long:
+                item_at.append((ti, t3, ci, off))
             ti, prev_off, prev_n, prev_ci = t3, off, t3 - ti, ci
         bad_items: set[int] = set()
-        if ends_of.find(b"\0\0\0\0") >= 0:  # some token has 5 bytes or more: check the items' own
+        if long:  # check the items' own LEB128s
             for first, end, ci, off in item_at:
                 if any(map(_bad_leb, toks[first:end])):
                     self._fatal(ci, f"class_data at 0x{off:x} has an over-long LEB128")
                     bad_items.add(ci)
-        self._fields = (f_toks, [s for s in fsegments if s[0] not in bad_items] if bad_items else fsegments, n_fields)
+        self._fields = (f_toks, [s for s in fsegments if s[0] not in bad_items] if bad_items else fsegments, n_fields, not long)
         if segments and not self._found:
-            self._map_code(_uleb_many(m_toks), _uleb_many(c_toks), segments, n_methods, bad_items)
+            self._map_code(_uleb_many(m_toks, not long), _uleb_many(c_toks, not long), segments, n_methods, bad_items)
 
     def check_fields(self, describe_class: Callable[[int], str]) -> None:
         """Record (fatal) damage for class_data naming fields past the field ids; only
         :func:`permaudit.dex.validate` needs this, refs() and code() do not read fields."""
-        toks, segments, count = self._fields
-        self._fields = ([], [], count)
+        toks, segments, count, short = self._fields
+        self._fields = ([], [], count, short)
         if segments:
-            self._check_ids(_uleb_many(toks), segments, count, "field", set())
+            self._check_ids(_uleb_many(toks, short), segments, count, "field", set())
             self._name_damage(describe_class)
 
     def _check_ids(self, diffs: Sequence[int], segments: list[tuple[int, int, int, int]], count: int, what: str,
@@ -319,9 +326,11 @@ class CodeIndex:
             all_m.extend(accumulate(diffs[a:b]))
             all_m.extend(accumulate(diffs[b:c]))
         self._check_ids(diffs, segments, n_methods, "method", bad, all_m)
-        all_c: list[int] = []
-        for _, a, _, c in segments:
-            all_c.extend(codes[a:c])
+        all_c: Sequence[int] = codes
+        if any(s[1] != k[3] for s, k in zip(islice(segments, 1, None), segments)):  # re-ordered by the sort above
+            all_c = []
+            for _, a, _, c in segments:
+                all_c.extend(codes[a:c])
         if bad:  # the map is not built: require() raises for refs() and code()
             return
         code_of = self.code_of = dict(zip(reversed(all_m), reversed(all_c)))  # the first class_def wins

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 from permaudit.errors import DexError
 
@@ -329,29 +329,32 @@ def _payload_len(H: Sequence[int], i: int, end: int, where: str, start: int = 0)
         raise DexError(f"{where}: payload at code unit {i - start} runs past the end of the code")
     return n
 
-_INSN_SLOTS = tuple(getattr(Insn, f.name).__set__ for f in fields(Insn))
+
+class _Building:
+    """An :class:`Insn` under construction, at half the cost of ``Insn(...)``: the frozen dataclass's
+    ``__init__`` sets each slot through ``object.__setattr__``, this one with plain stores into the
+    same slots, then makes the object an ``Insn`` by assigning ``__class__`` (same slot layout, so
+    allowed: the very object ``Insn(...)`` makes, equal, same hash, frozen from then on;
+    ``tests/test_speed_invariants.py``)."""
+
+    __slots__ = tuple(f.name for f in fields(Insn))
+
+    def __init__(self, offset: int, opcode: int, mnemonic: str, registers: tuple[int, ...], index: int | None,
+                 literal: int | None, length: int = 1, index2: int | None = None, payload: _Payload | None = None) -> None:
+        self.offset = offset
+        self.opcode = opcode
+        self.mnemonic = mnemonic
+        self.registers = registers
+        self.index = index
+        self.literal = literal
+        self.length = length
+        self.index2 = index2
+        self.payload = payload
+        self.__class__ = Insn  # type: ignore[assignment]
 
 
-def _new_insn(offset: int, opcode: int, mnemonic: str, registers: tuple[int, ...], index: int | None, literal: int | None,
-              length: int = 1, index2: int | None = None, payload: _Payload | None = None) -> Insn:
-    """``Insn(...)`` at half the cost: the frozen dataclass's ``__init__`` sets each slot through
-    ``object.__setattr__``; this sets them through their slot descriptors (same object, equal,
-    same hash; ``tests/test_speed_invariants.py``)."""
-    insn = _object_new(Insn)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _INSN_SLOTS
-    s0(insn, offset)
-    s1(insn, opcode)
-    s2(insn, mnemonic)
-    s3(insn, registers)
-    s4(insn, index)
-    s5(insn, literal)
-    s6(insn, length)
-    s7(insn, index2)
-    s8(insn, payload)
-    return insn
-
-
-_object_new = object.__new__
+_new_insn = cast("Callable[..., Insn]", _Building)
+"""``Insn(...)``, built as :class:`_Building` does it."""
 
 
 def _decode(H: Sequence[int], s: int, e: int, where: str) -> list[Insn]:

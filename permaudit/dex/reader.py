@@ -137,6 +137,8 @@ _HEADER_FIELDS = (
     "data_size", "data_off",
 )
 _ANCHORS = re.compile(rb"\^|\$|\\[AZbB]|\(\?<?[=!]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate code point (half of a pair MUTF-8 encodes one by one)."""
 
 
 def _mutf8(raw: bytes) -> str:
@@ -149,7 +151,7 @@ def _mutf8(raw: bytes) -> str:
         s = raw.replace(b"\xc0\x80", b"\x00").decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         return _mutf8_lenient(raw)
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in s):
+    if _SURROGATE.search(s):
         # join surrogate pairs into one code point; lone surrogates stay as they are
         s = s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
     return s
@@ -354,6 +356,8 @@ class DexFile:
         self._found: dict[str, int | None] = {}
         self._protos: dict[int, str] = {}
         self._methods: dict[int, MethodRef] = {}
+        self._fields: dict[int, FieldRef] = {}
+        self._type_names: dict[int, str] = {}  # looked up tens of thousands of times an audit
         self._type_defs: dict[int, int] | None = None
         self._str_sorted: tuple[_Words, array[int] | None] | None = None
         self._index: CodeIndex | None = None  # built on first use of refs(), code() and the like
@@ -532,8 +536,11 @@ class DexFile:
 
     def type_name(self, idx: int) -> str:
         """The descriptor of type ``idx`` (``Landroid/net/Uri;``, ``[I``)."""
-        self._check(idx, self.type_count, "type")
-        return self.string(self._tid[idx])
+        s = self._type_names.get(idx)
+        if s is None:
+            self._check(idx, self.type_count, "type")
+            s = self._type_names[idx] = self.string(self._tid[idx])
+        return s
 
     def _find_type(self, descriptor: str) -> int | None:
         """The type id of ``descriptor``, or None (type ids are sorted by string id)."""
@@ -566,9 +573,12 @@ class DexFile:
 
     def field(self, idx: int) -> FieldRef:
         """The field id ``idx``."""
-        self._check(idx, self.field_count, "field")
-        return FieldRef(self.type_name(self._fid_h[4 * idx]), self.string(self._fid_i[2 * idx + 1]),
-                        self.type_name(self._fid_h[4 * idx + 1]))
+        ref = self._fields.get(idx)
+        if ref is None:
+            self._check(idx, self.field_count, "field")
+            ref = self._fields[idx] = FieldRef(self.type_name(self._fid_h[4 * idx]), self.string(self._fid_i[2 * idx + 1]),
+                                               self.type_name(self._fid_h[4 * idx + 1]))
+        return ref
 
     def method(self, idx: int) -> MethodRef:
         """The method id ``idx``."""

@@ -5,12 +5,13 @@ what a lookup or a decode meets later. :func:`validate` checks every table at on
 so a report can say up front which parts of a dex are damaged: ``fatal`` damage makes
 the whole dex untrustworthy (the id tables, the map, the class_data that ties methods
 to code), other damage spoils one class or one method. Columns of the id tables are
-checked with ``max()`` over zero-copy strided views; rows are only walked to name the
-offenders once a column is known to be bad.
+checked at once, byte lane by byte lane (:func:`_reaches`); rows are only walked to name
+the offenders once a column is known to be bad.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +20,7 @@ from itertools import chain, compress, islice, repeat
 from operator import add, and_, gt, itemgetter, lshift, or_, rshift
 
 from permaudit.dex.index import gc_paused
-from permaudit.dex.opcodes import _cast
+from permaudit.dex.opcodes import _LITTLE, _cast
 from permaudit.dex.reader import CLASS_DATA_ITEM, NO_INDEX, DexFile
 
 __all__ = ["DexDamage", "validate"]
@@ -35,6 +36,8 @@ MAP_TYPES = {
 """Every map_list type code the format defines."""
 _ID_TABLES = {0x0001: "string_ids", 0x0002: "type_ids", 0x0003: "proto_ids", 0x0004: "field_ids",
               0x0005: "method_ids", 0x0006: "class_defs"}
+_ALIGNED = bytes(range(0, 256, 4))
+"""The low bytes of 4-byte aligned offsets."""
 _NAMED = 5
 """Offenders named one by one per check; the rest are counted in one more line."""
 
@@ -76,8 +79,8 @@ def _offenders(hits: list[int], say: Callable[[int], DexDamage], out: list[DexDa
 
 
 def _column(out: list[DexDamage], name: str, table: str, column: Sequence[int], what: str, limit: int) -> None:
-    """Every id of one id-table column below ``limit`` (one ``max()``; rows walked only on damage)."""
-    if max(column, default=-1) >= limit:
+    """Every id of one id-table column below ``limit`` (rows walked only on damage)."""
+    if _reaches(column, limit):
         _offenders([i for i, v in enumerate(column) if v >= limit],
                    lambda i: DexDamage(f"{name}: {table}[{i}]: {what} {column[i]} of {limit}", True), out, f"{name}: {table}")
 
@@ -115,7 +118,7 @@ def _ids(dex: DexFile, out: list[DexDamage]) -> None:
     nstr, ntyp, npro = dex.string_count, dex.type_count, dex.proto_count
     lo = h["data_off"] if h["data_size"] else h["header_size"]
     sid = dex._sid
-    if sid and (min(sid) < lo or max(sid) >= size):
+    if sid and (_reaches(sid, size) or not _reaches(sid, lo, every=True)):
         _offenders([i for i, o in enumerate(sid) if not lo <= o < size],
                    lambda i: DexDamage(f"{name}: string_ids[{i}]: string_data at 0x{sid[i]:x} lies outside the data "
                                        f"area (0x{lo:x}..0x{size:x})", True), out, f"{name}: string_ids")
@@ -141,7 +144,7 @@ def _type_lists(dex: DexFile, offsets: Iterable[int]) -> dict[int, str]:
     """Why each unreadable type_list at these offsets cannot be read (0 is no list).
 
     Counts are gathered with one ``itemgetter`` over the file's 32-bit words; the entries
-    are checked at once by one ``max()`` over the span the lists cover, and list by list
+    are checked at once over the span the lists cover (:func:`_reaches`), and list by list
     only when that fails (the span also holds the counts and padding, so it can only be
     too strict, never too lax).
     """
@@ -163,11 +166,40 @@ def _type_lists(dex: DexFile, offsets: Iterable[int]) -> dict[int, str]:
         bad.update((o, f"type_list at 0x{o:x} ({c} entries) overlaps the type_list at 0x{nxt:x}")
                    for o, c, e, nxt in zip(offs, counts, ends, offs[1:]) if e > nxt)
     units = dex._h
-    if max(units[offs[0] // 2:min(max(ends), size) // 2], default=0) >= ntyp:
+    if _reaches(units[offs[0] // 2:min(max(ends), size) // 2], ntyp):
         for o, c, e in zip(offs, counts, ends):
             if o not in bad and c and max(units[o // 2 + 2:e // 2]) >= ntyp:
                 bad[o] = f"type_list at 0x{o:x} names a type past the {ntyp} type ids"
     return bad
+
+
+@functools.cache
+def _byte_tests(k: int) -> tuple[bytes, bytes]:
+    """``translate`` tables marking with 1 the bytes above ``k``, and the byte equal to ``k``."""
+    return bytes(int(b > k) for b in range(256)), bytes(int(b == k) for b in range(256))
+
+
+def _reaches(column: Sequence[int], limit: int, *, every: bool = False) -> bool:
+    """Whether some value (``every``: each value) of a table column, a memoryview or array of
+    unsigned ints, is ``limit`` or more. The values are compared with ``limit`` byte by byte from
+    the most significant, one C-speed ``translate`` of each byte lane of the column into 0/1
+    flags held as a big integer: no Python int per value, unlike ``max()``."""
+    view = memoryview(column)  # type: ignore[arg-type]  # a buffer: memoryview and array both are
+    width, raw = view.itemsize, view.tobytes()
+    n = len(raw) // width
+    if not n or limit >= 1 << 8 * width:
+        return every and not n
+    ones = int.from_bytes(b"\1" * n, "little")
+    above, equal = 0, ones  # per value: already above the limit; equal to it in the bytes so far
+    for k in reversed(range(width)):
+        lane = raw[k if _LITTLE else width - 1 - k::width]
+        gt_table, eq_table = _byte_tests((limit >> 8 * k) & 0xFF)
+        above |= equal & int.from_bytes(lane.translate(gt_table), "little")
+        equal &= int.from_bytes(lane.translate(eq_table), "little")
+        if not equal:
+            break
+    reached = above | equal
+    return reached == ones if every else bool(reached)
 
 
 def _gather(seq: Sequence[int], indices: Iterable[int]) -> list[int]:
@@ -231,37 +263,76 @@ def _code_items(dex: DexFile, out: list[DexDamage]) -> None:
     if starts[0] < lo:
         _offenders([c for c in starts if c < lo], lambda c: damage(c, f"lies before the data area (0x{lo:x})"), out, where)
     units = dex._h
-    halves = list(map(rshift, starts, repeat(1)))
-    if any(map(and_, starts, repeat(3))):
+    tries = _gather(units, _offsets(starts, 1, 3))
+    if starts.tobytes()[0 if _LITTLE else 3::4].translate(None, _ALIGNED):
         _offenders([c for c in starts if c & 3], lambda c: damage(c, "is not 4-byte aligned"), out, where)
-        n_insns = list(map(or_, _gather(units, map(add, halves, repeat(6))),
-                           map(lshift, _gather(units, map(add, halves, repeat(7))), repeat(16))))
+        n_insns = list(map(or_, _gather(units, _offsets(starts, 1, 6)),
+                           map(lshift, _gather(units, _offsets(starts, 1, 7)), repeat(16))))
     else:  # insns_size in one 32-bit word
         words = _cast(memoryview(data)[: len(data) & ~3], "I")
-        n_insns = _gather(words, map(add, map(rshift, starts, repeat(2)), repeat(3)))
-    tries = _gather(units, map(add, halves, repeat(3)))
-    ends = list(map(add, map(add, starts, repeat(16)), map(add, n_insns, n_insns)))
-    if max(ends) > size:
-        _offenders([k for k, e in enumerate(ends) if e > size],
-                   lambda k: damage(starts[k], f"({n_insns[k]} code units) runs past the end of the file"), out, where)
-    if any(map(gt, ends, islice(starts, 1, None))):
-        _offenders([k for k, e in enumerate(ends[:-1]) if e > starts[k + 1]],
-                   lambda k: damage(starts[k], f"({n_insns[k]} code units) overlaps the code_item at 0x{starts[k + 1]:x}"),
-                   out, where)
+        n_insns = _gather(words, _offsets(starts, 2, 3))
+    if _runs_past(starts, n_insns, size):  # name the offenders
+        ends = list(map(add, map(add, starts, repeat(16)), map(add, n_insns, n_insns)))
+        if max(ends) > size:
+            _offenders([k for k, e in enumerate(ends) if e > size],
+                       lambda k: damage(starts[k], f"({n_insns[k]} code units) runs past the end of the file"), out, where)
+        if any(map(gt, ends, islice(starts, 1, None))):
+            _offenders([k for k, e in enumerate(ends[:-1]) if e > starts[k + 1]],
+                       lambda k: damage(starts[k], f"({n_insns[k]} code units) overlaps the code_item at 0x{starts[k + 1]:x}"),
+                       out, where)
     # the try items of overlapping code_items could be read once per claimant: check only the
     # disjoint ones (the overlaps are damage already), so the work stays linear in the file size
-    nexts = list(chain(islice(starts, 1, None), [size]))
     with_tries = []
-    for c, n, k, e, nxt in compress(zip(starts, n_insns, tries, ends, nexts), tries):
-        t = e + (2 if n & 1 else 0)
+    last = len(starts) - 1
+    for j in compress(range(len(starts)), tries):
+        c, n, k = starts[j], n_insns[j], tries[j]
+        e = c + 16 + 2 * n
+        nxt = starts[j + 1] if j < last else size
         if e > nxt:
             continue  # overlapping: reported above
+        t = e + (2 if n & 1 else 0)
         if t + 8 * k > nxt:
             out.append(damage(c, f"has {k} try items running into the next code_item at 0x{nxt:x}"))
             continue
         with_tries.append((c, n, k, t))
     if with_tries:
         _tries(data, size, with_tries, damage, out)
+
+
+def _as_int(values: array[int]) -> int:
+    """An array of unsigned values as one big integer, a lane per value."""
+    if not _LITTLE:  # pragma: no cover - big-endian hosts only
+        values = array(values.typecode, values)
+        values.byteswap()
+    return int.from_bytes(values, "little")
+
+
+def _repeated(value: int, width: int, n: int) -> int:
+    """``value`` in each of ``n`` lanes ``width`` bytes wide."""
+    return int.from_bytes(value.to_bytes(width, "little") * n, "little")
+
+
+def _offsets(starts: array[int], shift: int, plus: int) -> array[int]:
+    """``(c >> shift) + plus`` for every offset at once (32-bit lanes of one big integer): the
+    indices of a header field of every code_item, with no loop over the items."""
+    n = len(starts)
+    lanes = (_as_int(starts) >> shift) & _repeated(0xFFFFFFFF >> shift, 4, n)
+    out = array("I", (lanes + _repeated(plus, 4, n)).to_bytes(4 * n, "little"))
+    if not _LITTLE:  # pragma: no cover - big-endian hosts only
+        out.byteswap()
+    return out
+
+
+def _runs_past(starts: array[int], n_insns: Sequence[int], size: int) -> bool:
+    """Whether some code_item's instructions (16-byte header, 2 bytes a code unit) run past the
+    next code_item's start, or the last one's past the file: all at once, in 64-bit lanes."""
+    n = len(starts)
+    ends = _as_int(array("Q", starts)) + (_as_int(array("Q", n_insns)) << 1) + _repeated(16, 8, n)
+    nexts = array("Q", islice(starts, 1, None))
+    nexts.append(size)
+    # each end is below 2**35 and each next below 2**32: no borrow crosses a lane, and bit 63
+    # of a lane is set exactly where end - next - 1 >= 0
+    return bool((ends + _repeated((1 << 63) - 1, 8, n) - _as_int(nexts)) & _repeated(1 << 63, 8, n))
 
 
 def _tries(data: bytes, size: int, items: list[tuple[int, int, int, int]], damage: Callable[[int, str], DexDamage],

@@ -3,8 +3,9 @@
 Reads the parsed manifest tree itself rather than androguard's ``APK`` accessors,
 because androguard ignores ``uses-permission-sdk-23`` and parses ``resources.arsc``
 eagerly (which fails on deliberately malformed tables). Protection levels, and whether a
-name is a platform permission at all, come from androguard's bundled AOSP permission
-tables (every API level it ships, read once per process).
+name is a platform permission at all, come from AOSP's permission tables of every API
+level androguard ships, kept as ``permaudit/data/aosp_permissions.json`` (rebuilt by
+``permaudit/data/refresh_android.py``) and read once per process.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from androguard.core.api_specific_resources import load_permissions
 from lxml import etree
 
 from permaudit.data import load, permission_categories
@@ -34,8 +34,6 @@ PERMISSION_ELEMENTS = ("uses-permission", "uses-permission-sdk-23", "uses-permis
 COMPONENT_ELEMENTS = ("activity", "activity-alias", "service", "receiver", "provider")
 MANIFEST = "AndroidManifest.xml"
 SDK23 = 23
-TABLES = (4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, *range(21, 37))  # API levels androguard ships tables for
-NEWEST_TABLE = TABLES[-1]
 PLATFORM_PREFIX = "android.permission."
 EXPORT_RULE_CHANGED = 31  # Android 12: components with intent filters must say android:exported
 PROVIDER_EXPORT_CHANGED = 17  # providers stopped being exported by default at API 17
@@ -157,19 +155,36 @@ def _protection_name(raw: str) -> str:
 
 
 @functools.cache
+def _api_levels() -> tuple[int, ...]:
+    """The API levels with an AOSP permission table, oldest first."""
+    return tuple(load("aosp_permissions")["api_levels"])
+
+
+@functools.cache
+def _history() -> dict[str, tuple[tuple[int, str | None], ...]]:
+    """Permission name -> (first API level, protection level as AOSP writes it, None where gone) at each change."""
+    return {name: tuple((since, raw) for since, raw in changes) for name, changes in load("aosp_permissions")["permissions"].items()}
+
+
+@functools.cache
 def _table(api: int) -> dict[str, str]:
     """Permission name -> normalised protection level in AOSP's table for ``api``."""
-    entries = load_permissions(api) or {}
-    return {name: _protection_name(str(entry.get("protectionLevel", ""))) for name, entry in entries.items()}
+    table = {}
+    for name, changes in _history().items():
+        raw = None
+        for since, level in changes:
+            if since > api:
+                break
+            raw = level
+        if raw is not None:
+            table[name] = _protection_name(raw)
+    return table
 
 
 @functools.cache
 def _platform() -> dict[str, str]:
     """Every permission any AOSP table defines, with its level in the newest table that has it."""
-    levels: dict[str, str] = {}
-    for api in TABLES:
-        levels |= _table(api)
-    return levels
+    return {name: _protection_name(next(raw for _, raw in reversed(changes) if raw is not None)) for name, changes in _history().items()}
 
 
 @functools.cache
@@ -182,8 +197,9 @@ def _by_suffix() -> dict[str, str]:
 
 
 def _table_for(target_sdk: int) -> dict[str, str]:
-    """The table of the target SDK (or the nearest older one androguard ships)."""
-    return _table(max((api for api in TABLES if api <= target_sdk), default=TABLES[0]))
+    """The table of the target SDK (or the nearest older one there is; the oldest below it)."""
+    levels = _api_levels()
+    return _table(max((api for api in levels if api <= target_sdk), default=levels[0]))
 
 
 def _definer(name: str, defined: dict[str, str]) -> tuple[PermissionDefiner, str]:
@@ -197,7 +213,8 @@ def _definer(name: str, defined: dict[str, str]) -> tuple[PermissionDefiner, str
     if "." not in name:
         return PermissionDefiner.INVALID, "not a platform permission" + hint
     if name.startswith("android."):
-        return PermissionDefiner.OTHER, f"not in AOSP's permission tables (API {TABLES[0]}-{NEWEST_TABLE})" + hint
+        levels = _api_levels()
+        return PermissionDefiner.OTHER, f"not in AOSP's permission tables (API {levels[0]}-{levels[-1]})" + hint
     return PermissionDefiner.OTHER, ""
 
 

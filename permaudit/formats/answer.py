@@ -11,8 +11,6 @@ import io
 import json
 from typing import TYPE_CHECKING
 
-from tabulate import tabulate
-
 from permaudit.model import visible
 
 if TYPE_CHECKING:
@@ -39,6 +37,9 @@ def render_answer(answer: Answer, fmt: str) -> str:
     if not answer.rows:
         return f"{answer.question.title.en}: no answer in this store\n"
     cells = [[visible(str(cell)) if cell is not None else "" for cell in row] for row in answer.rows]
+    # the CLI imports this module for QUERY_FORMATS; only a table pays for tabulate
+    from tabulate import tabulate
+
     table: str = tabulate(cells, headers=list(answer.columns))
     return f"{answer.question.title.en}\n\n{table}\n"
 

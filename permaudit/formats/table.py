@@ -19,8 +19,6 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from tabulate import tabulate
-
 from permaudit.data import category_rank
 from permaudit.formats.report import (
     answer,
@@ -86,6 +84,9 @@ class _Out:
         if not body:
             return ""
         limits = _limits([list(headers), *body], wrap or range(len(headers)), self.width, header=True)
+        # here, not at import: a JSON or SARIF run never pays its 14 ms
+        from tabulate import tabulate
+
         text = tabulate(body, headers=list(headers), tablefmt="simple", disable_numparse=True, maxcolwidths=limits)
         return f"{title}\n" + str(text)
 
@@ -96,6 +97,8 @@ class _Out:
     def plain(self, pairs: Sequence[tuple[str, object]]) -> str:
         body = [[k, visible(v)] for k, v in pairs]
         limits = _limits(body, (1,), self.width)
+        from tabulate import tabulate
+
         return str(tabulate(body, tablefmt="plain", disable_numparse=True, maxcolwidths=limits))
 
 

@@ -3,8 +3,8 @@
 ``walk`` expands folders into targets, ``package`` reads one target (APK, split bundle,
 dex file or dex folder), ``manifest_xml`` parses manifests, ``arsc`` looks up resource
 values and ``signing`` verifies signatures. Whatever cannot be read becomes a
-``Problem`` on the package rather than an exception. This package and
-``permaudit.facts.manifest`` are the only places that touch androguard.
+``Problem`` on the package rather than an exception. Nothing here imports androguard at
+run time: binary XML is read by ``axml`` (checked against androguard's reader in tests).
 """
 
 from permaudit.loading.members import Limits, member_name

@@ -1,15 +1,16 @@
-"""Parse an AndroidManifest.xml, binary (AXML, through androguard) or text (lxml)."""
+"""Parse an AndroidManifest.xml, binary (AXML, our reader in ``axml``) or text (lxml)."""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from androguard.core.axml import AXMLPrinter
 from lxml import etree
 
 from permaudit.errors import one_line
 from permaudit.model import Problem, Severity
+
+from . import axml
 
 if TYPE_CHECKING:
     from permaudit.loading.package import LoadedPackage
@@ -20,10 +21,10 @@ _UTF8 = 1 << 8
 
 
 def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str = "") -> etree._Element | None:
-    """Binary AXML through androguard, decoded text through lxml; a problem if neither parses."""
+    """Binary AXML through ``axml``, decoded text through lxml; a problem if neither parses."""
     try:
-        root = _parse_axml(raw) if raw[:4] == AXML_MAGIC else etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
-    except Exception as exc:  # AXML and XML parsers raise many types on hostile input
+        root = axml.parse(raw) if raw[:4] == AXML_MAGIC else etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
+    except Exception as exc:  # noqa: BLE001 - lxml and the AXML reader raise several types on hostile input
         root = _parse_axml_leniently(raw) if raw[:4] == AXML_MAGIC else None
         if root is None:
             package.problems.append(Problem("bad-manifest", f"{where}: cannot parse ({one_line(exc)})", member))
@@ -37,24 +38,20 @@ def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str =
     return root
 
 
-def _parse_axml(raw: bytes) -> etree._Element | None:
-    printer = AXMLPrinter(raw)
-    return printer.get_xml_obj() if printer.is_valid() else None
-
-
 def _parse_axml_leniently(raw: bytes) -> etree._Element | None:
     """Retry with UTF-16 strings bounded by their length prefix, without demanding a terminator.
 
     Some malware (Geinimi) drops the terminators to crash analysers; Android's own reader
-    bounds strings by their length, so the app installs. androguard raises instead, so the
-    string pool is rewritten with terminators (a copy; androguard itself is left as it is).
+    bounds strings by their length, so the app installs. ``axml`` raises instead, as
+    androguard does (its reference), so the string pool is rewritten with terminators in a
+    copy and read again; anything else the rebuilt pool mends is read the same way.
     """
     repaired = _terminate_utf16_strings(raw)
     if repaired is None:
         return None
     try:
-        return _parse_axml(repaired)
-    except Exception:  # still unreadable: the caller reports the original error
+        return axml.parse(repaired)
+    except Exception:  # noqa: BLE001 - still unreadable: the caller reports the original error
         return None
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from permaudit.dex import DexError, DexFile, validate
+from permaudit.dex.index import gc_paused
 from permaudit.errors import MemberError, internal_problem, one_line
 from permaudit.facts import endpoints as endpoint_stage
 from permaudit.facts import hybrid
@@ -45,6 +46,11 @@ def extract(package: LoadedPackage, keep: list[tuple[str, DexFile]] | None = Non
     """
     if not package.dex:
         return None
+    with gc_paused():  # tens of thousands of decoded instructions and values, none in a cycle
+        return _extract(package, keep)
+
+
+def _extract(package: LoadedPackage, keep: list[tuple[str, DexFile]] | None) -> CodeFacts:
     problems = package.problems
     dexes, infos = _open(package)
     usable = []

@@ -14,12 +14,13 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from permaudit.data import load
 from permaudit.dex import DexFile, Insn, MethodRef, split_params
+from permaudit.dex.opcodes import OPCODES
 
 URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"
@@ -223,6 +224,7 @@ class MethodAnalyzer:
         self.reflect_invoke = (reflection["invoke"]["class"], reflection["invoke"]["name"])
         self.reflect_target = reflection["target_class"]
         self.reflect_methods = tuple(reflection["target_methods"])
+        self._callees: dict[tuple[int, bool], tuple[MethodRef, str, list[tuple[str, int]]]] = {}
 
     def run(self, method_idx: int, insns: Sequence[Insn], seeds: dict[int, Value] | None = None) -> MethodFacts:
         """One pass; ``seeds`` are registers known on entry (arguments passed by a caller)."""
@@ -239,13 +241,13 @@ class MethodAnalyzer:
         data_seen: list[Value] = []
         value: Value | None
         for insn in insns:
-            op = insn.mnemonic
-            if op.startswith("move-result"):
+            op = insn.opcode
+            if op in _MOVE_RESULT:
                 _assign(regs, insn.registers[0], pending)
                 pending = None
                 continue
             pending = None
-            if op.startswith("const-string"):
+            if op in _CONST_STRING:
                 value = classify_string(self.dex.string(_index(insn)))
                 strings.append(value.text)
                 if value.kind == "data":
@@ -254,7 +256,7 @@ class MethodAnalyzer:
                     data_seen.append(value)
                     facts.created.append(self.reference(method_idx, insn, value))
                 regs[insn.registers[0]] = value
-            elif op.startswith(("sget-object", "iget-object")):
+            elif op in _GET_OBJECT:
                 fref = self.dex.field(_index(insn))
                 key = f"{fref.class_name}->{fref.name}:{fref.type}"
                 category = field_category(fref.class_name, fref.type)
@@ -269,32 +271,32 @@ class MethodAnalyzer:
                 if value is not None and value.kind == "data":
                     data_seen.append(value)
                 _assign(regs, insn.registers[0], value)
-            elif op.startswith(("sput-object", "iput-object")):
+            elif op in _PUT_OBJECT:
                 value = regs.get(insn.registers[0])
                 if value is not None and value.kind in ("data", "arr"):
                     fref = self.dex.field(_index(insn))
                     facts.stores[f"{fref.class_name}->{fref.name}:{fref.type}"] = replace(value, param=-1).step(self.step(insn))
-            elif op.startswith("move-object"):
+            elif op in _MOVE_OBJECT:
                 _assign(regs, insn.registers[0], regs.get(insn.registers[1]))
-            elif op == "new-array":
+            elif op in _NEW_ARRAY:
                 string_array = self.dex.type_name(_index(insn)) == "[" + STRING_TYPE
                 _assign(regs, insn.registers[0], Value("arr") if string_array else None)
-            elif op == "aput-object":
+            elif op in _APUT_OBJECT:
                 array, item = regs.get(insn.registers[1]), regs.get(insn.registers[0])
                 if array is not None and array.kind == "arr" and item is not None and item.kind == "str":
                     regs[insn.registers[1]] = replace(array, items=array.items + (item.text,))
-            elif op.startswith("filled-new-array"):
+            elif op in _FILLED_NEW_ARRAY:
                 items = tuple(v.text for v in (regs.get(r) for r in insn.registers) if v is not None and v.kind == "str")
                 pending = Value("arr", items=items)
-            elif op.startswith("invoke"):
+            elif op in _INVOKE:
                 pending = self._invoke(facts, method_idx, insn, regs, strings, data_seen)
-            elif op == "return-object":
+            elif op in _RETURN_OBJECT:
                 value = regs.get(insn.registers[0])
                 if value is not None and value.kind == "cursor":
                     facts.sites[value.site].returned = True
                 elif value is not None and value.kind in ("data", "arr") and facts.returns is None:
                     facts.returns = replace(value, param=-1).step(self.step(insn))
-            elif op != "check-cast" and insn.registers and _defines_first(op):
+            elif op in _DEFINES_FIRST and insn.registers:
                 regs.pop(insn.registers[0], None)
         return facts
 
@@ -311,12 +313,12 @@ class MethodAnalyzer:
     def _invoke(
         self, facts: MethodFacts, method_idx: int, insn: Insn, regs: dict[int, Value], strings: list[str], data_seen: list[Value]
     ) -> Value | None:
-        ref = self.dex.method(_index(insn))
         is_static = "static" in insn.mnemonic
-        args = [(t, regs.get(insn.registers[pos]) if pos < len(insn.registers) else None) for t, pos in param_slots(ref, is_static)]
+        ref, api, slots = self._callee(_index(insn), is_static)
+        args = [(t, regs.get(insn.registers[pos]) if pos < len(insn.registers) else None) for t, pos in slots]
         values = [v for _, v in args]
+        live = values.count(None) < len(values)  # most calls hand over no tracked value at all
         receiver = values[0] if not is_static and values else None
-        api = f"{ref.class_name}->{ref.name}{ref.descriptor}"
         key = (ref.class_name, ref.name)
 
         if receiver is not None and receiver.kind == "cursor":
@@ -327,7 +329,7 @@ class MethodAnalyzer:
             elif ref.name in self.column_lookups:
                 site.columns += tuple(v.text for v in values[1:] if v is not None and v.kind == "str" and COLUMN.fullmatch(v.text))
             return None
-        for v in values[1:] if not is_static else values:
+        for v in (values[1:] if not is_static else values) if live else ():
             if v is not None and v.kind == "cursor":
                 facts.sites[v.site].escapes.append(ref)
 
@@ -360,8 +362,8 @@ class MethodAnalyzer:
         if key in self.intents:
             self._intent(insn, values, regs)
             return None
-        intent = next((v for v in values if v is not None and v.kind == "intent"), None)
-        if ref.name in self.launchers and intent is not None and intent.category and intent.items:
+        intent = next((v for v in values if v is not None and v.kind == "intent"), None) if live and ref.name in self.launchers else None
+        if intent is not None and intent.category and intent.items:
             facts.picker_launches.append(
                 Site(intent.category, "picker", api, intent.text, method_idx, insn.offset, insn.text(self.dex), intent.evidence + (self.step(insn),), intent.origin)
             )
@@ -383,8 +385,8 @@ class MethodAnalyzer:
             facts.wanted.update(v.text for v in values if v is not None and v.kind == "field")
             facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, insn.text(self.dex)))
             return None
-        signature = f"{ref.class_name}->{ref.name}{ref.descriptor}"
-        handed = {pos: v.step(self.step(insn)) for (_, pos), v in zip(param_slots(ref, is_static), values) if v is not None and v.kind in HANDED}
+        signature = api
+        handed = {pos: v.step(self.step(insn)) for (_, pos), v in zip(slots, values) if v is not None and v.kind in HANDED} if live else {}
         if handed and not ref.class_name.startswith(FRAMEWORK_PREFIXES):
             facts.calls.setdefault(signature, handed)
             uris = {pos: v for pos, v in handed.items() if v.kind in ("data", "picked")}
@@ -392,7 +394,7 @@ class MethodAnalyzer:
                 facts.handed.append(Call(signature, method_idx, insn.offset, insn.text(self.dex), uris))
         if signature in self.returned:  # an app method known to return a URI or permission array
             return self.returned[signature].step(self.step(insn))
-        carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None)
+        carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None) if live else None
         if carried is None:
             return None
         carried = carried.step(self.step(insn))
@@ -402,6 +404,16 @@ class MethodAnalyzer:
             regs[insn.registers[0]] = carried  # new String(bytes), new Intent(..., uri): the object carries it
             return None
         return carried if returns(ref.descriptor).startswith(("L", "[")) else None
+
+    def _callee(self, method_idx: int, is_static: bool) -> tuple[MethodRef, str, list[tuple[str, int]]]:
+        """The invoked method, its signature and its argument slots, once per method id: the same
+        few framework methods are invoked thousands of times."""
+        key = (method_idx, is_static)
+        got = self._callees.get(key)
+        if got is None:
+            ref = self.dex.method(method_idx)
+            got = self._callees[key] = (ref, ref.signature, param_slots(ref, is_static))
+        return got
 
     def _bulk_stream(self, source: str) -> bool:
         """Whether a stream read of this URI (field or string) copies many contacts at once (vCard export)."""
@@ -445,3 +457,22 @@ def _defines_first(op: str) -> bool:
     """Whether the instruction writes its first register (so what we knew of it is gone)."""
     return not op.startswith(("if-", "goto", "return", "throw", "monitor", "fill-array", "packed-switch", "sparse-switch",
                               "aput", "iput", "sput", "nop", "invoke", "filled-new-array"))
+
+
+def _opcodes(test: Callable[[str], bool]) -> frozenset[int]:
+    """The opcodes whose mnemonic passes ``test``: the pass dispatches on the opcode number, not on
+    string prefixes of each instruction's mnemonic (payloads, above 255, are in none)."""
+    return frozenset(op for op, (name, _, _) in enumerate(OPCODES) if test(name))
+
+
+_MOVE_RESULT = _opcodes(lambda n: n.startswith("move-result"))
+_CONST_STRING = _opcodes(lambda n: n.startswith("const-string"))
+_GET_OBJECT = _opcodes(lambda n: n.startswith(("sget-object", "iget-object")))
+_PUT_OBJECT = _opcodes(lambda n: n.startswith(("sput-object", "iput-object")))
+_MOVE_OBJECT = _opcodes(lambda n: n.startswith("move-object"))
+_NEW_ARRAY = _opcodes(lambda n: n == "new-array")
+_APUT_OBJECT = _opcodes(lambda n: n == "aput-object")
+_FILLED_NEW_ARRAY = _opcodes(lambda n: n.startswith("filled-new-array"))
+_INVOKE = _opcodes(lambda n: n.startswith("invoke"))
+_RETURN_OBJECT = _opcodes(lambda n: n == "return-object")
+_DEFINES_FIRST = _opcodes(lambda n: n != "check-cast" and _defines_first(n))
