@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     audit = commands.add_parser("audit", help="audit APKs, split bundles, dex files or folders of them")
     audit.add_argument("paths", nargs="+", metavar="PATH", help="APK, .xapk/.apks/.apkm bundle, .dex, dex-dump folder, or a folder of these")
-    audit.add_argument("--format", choices=sorted(FORMATS), default="table", help="table for people (default), json or sarif for machines")
+    audit.add_argument("--format", choices=FORMATS, default="table", help="table for people (default), json or sarif for machines")
     audit.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
     _judging(audit)
     audit.add_argument("--lang", choices=["en", "zh"], default="en", help="language of verdict messages and rule titles where a format shows them (default en)")

@@ -240,6 +240,13 @@ def _outside_code(md: str) -> str:
     return re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", md)
 
 
+def test_an_unknown_format_is_refused_by_name(hostile: permaudit.AuditResult) -> None:
+    """Formats are imported by name: a name outside FORMATS (a path, a dunder) never reaches the import."""
+    for name in ("pdf", "__init__", "corpus.html", "../json"):
+        with pytest.raises(ValueError, match=f"unknown format {re.escape(repr(name))}"):
+            render([hostile], name)
+
+
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_hostile_strings_are_escaped_for_every_format(hostile: permaudit.AuditResult, fmt: str, lang: str) -> None:

@@ -144,3 +144,38 @@ def test_members_named_scan_equals_the_plain_loop() -> None:
         for words, count in ((d._mid_i, d.method_count), (d._fid_i, d.field_count)):
             plain = [i for i, v in enumerate(words[1::2]) if v == sid] if sid is not None else []
             assert d._members_named(words, count, name) == plain
+
+
+@pytest.mark.parametrize("name", ["multidex_app.apk", "query_apis.apk", "interprocedural.apk"])
+def test_prefetched_and_remembered_scans_give_the_same_refs(name: str) -> None:
+    """refs() after prefetch() of a superset, and refs() asked again, answer as a fresh dex does
+    (the same refs and the same skipped methods): the scan is shared, never the answer."""
+    with zipfile.ZipFile(fixture(name)) as z:
+        data = z.read("classes.dex")
+    rng = random.Random(11)
+    probe = DexFile(data, "classes.dex")
+    wants = [{
+        "methods": rng.sample(range(probe.method_count), min(probe.method_count, rng.choice([1, 5, 40]))),
+        "strings": rng.sample(range(probe.string_count), min(probe.string_count, rng.choice([1, 5, 40]))),
+        "fields": rng.sample(range(probe.field_count), min(probe.field_count, 3)),
+    } for _ in range(6)]
+    fresh = []
+    for w in wants:
+        d = DexFile(data, "classes.dex")
+        fresh.append((d.refs(**w), dict(d.skipped)))  # type: ignore[arg-type]
+    shared = DexFile(data, "classes.dex")
+    shared.prefetch(**{k: [v for w in wants[:3] for v in w[k]] for k in wants[0]})  # type: ignore[arg-type]
+    for w, (refs, skipped) in zip(wants + wants, fresh + fresh):
+        assert shared.refs(**w) == refs  # type: ignore[arg-type]
+    assert shared.skipped == {k: v for _, s in fresh for k, v in s.items()}
+    assert any(refs for refs, _ in fresh)
+
+
+def test_remembered_strings_matching_is_a_fresh_list_each_time() -> None:
+    with zipfile.ZipFile(fixture("query_apis.apk")) as z:
+        data = z.read("classes.dex")
+    d = DexFile(data, "classes.dex")
+    first = d.strings_matching(rb"^L")
+    assert first and first == DexFile(data, "classes.dex").strings_matching(rb"^L")
+    first.clear()
+    assert d.strings_matching(rb"^L") == DexFile(data, "classes.dex").strings_matching(rb"^L")

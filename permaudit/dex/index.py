@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import operator
 import re
 import struct
 from array import array
@@ -26,7 +25,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, chain, islice, repeat
 from operator import sub
 from typing import Literal, NamedTuple
 
@@ -129,18 +128,15 @@ def _fold(unit: int) -> int:
 _FIND_MAX = 24
 """Up to this many wanted values, each is found with ``str.find`` (a class scan costs about 30 finds
 of a method id on mega-multidex's code; fewer for ids whose low byte is common, hence the margin)."""
-_match_start = operator.methodcaller("start")
 
 
-def _positions(units: str, values: Iterable[int]) -> Iterator[int]:
-    """Every index past 0 of ``units`` holding one of ``values`` (code points)."""
+def _positions(units: str, ch: str) -> Iterator[int]:
+    """Every index past 0 of ``units`` holding the character ``ch``, in order."""
     find = units.find
-    for v in values:
-        ch = chr(v)
-        j = find(ch, 1)
-        while j >= 0:
-            yield j
-            j = find(ch, j + 1)
+    j = find(ch, 1)
+    while j >= 0:
+        yield j
+        j = find(ch, j + 1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -194,6 +190,10 @@ class CodeIndex:
         """Whether some methods share one code_item (``starts`` then repeats offsets)."""
         self._region = (0, 0)
         self._units: str | None = None
+        self._where: dict[str, array[int]] = {}
+        """Scanned code unit (folded, as a character) -> its indices in the code text: each value is
+        scanned for once per dex, however many stages ask (bounded by ``_where_room``)."""
+        self._where_room = 0
         self._fields: tuple[list[bytes], list[tuple[int, int, int, int]], int, bool] = ([], [], field_count, True)
         with gc_paused():
             self._build(class_data_offs, span, method_count, field_count)
@@ -369,7 +369,40 @@ class CodeIndex:
         if self._units is None:
             lo, hi = self._region
             self._units = self._data[lo:hi].translate(_NO_SURROGATES).decode("utf-16-le")
+            self._where_room = max(len(self._units) // 16, 4096)  # 4 bytes an index: an eighth of the text's size
         return self._units
+
+    def _scan(self, values: Iterable[int]) -> dict[str, array[int]]:
+        """The indices (past 0, in order) of each folded value in the code text, scanned for
+        only where not remembered; what is scanned is remembered while the room lasts.
+
+        A few values: one C-speed find each; many: one pass of a character class."""
+        units = self._code_units_text()
+        where = self._where
+        got = {ch: where[ch] for ch in map(chr, values) if ch in where}
+        new = [v for v in values if chr(v) not in got]
+        if not new:
+            return got
+        if len(new) <= _FIND_MAX:
+            found = {ch: array("I", _positions(units, ch)) for ch in map(chr, new)}
+        else:
+            found = {chr(v): array("I") for v in new}
+            for m in _values_regex(frozenset(new)).finditer(units, 1):
+                found[m.group()].append(m.start())
+        for ch, at in found.items():
+            if len(at) <= self._where_room:
+                where[ch] = at
+                self._where_room -= len(at)
+        got.update(found)
+        return got
+
+    def prefetch(self, want: dict[str, set[int]]) -> None:
+        """Scan for ``want``'s values now, in one pass, so that later :meth:`refs` calls asking
+        for any of them need no scan of their own (nothing else changes: each call still
+        confirms its own candidates). Does nothing when the class_data cannot be trusted."""
+        lo, hi = self._region
+        if hi > lo and not self.damage:
+            self._scan({_fold(v & 0xFFFF) for s in want.values() for v in s})
 
     def refs(self, want: dict[str, set[int]], skipped: dict[int, str], describe_method: Callable[[int], str]) -> list[Ref]:
         """Every instruction using one of ``want[kind]``, confirmed at instruction boundaries;
@@ -381,20 +414,15 @@ class CodeIndex:
         cands: dict[int, list[int]] = {}  # code_off -> candidate unit indices (absolute)
         starts = self.starts
         if hi > lo:
-            units = self._code_units_text()
             is_op = _opcode_mask(tuple(sorted(want)))
-            values = {_fold(v & 0xFFFF) for s in want.values() for v in s}
             base = lo // 2 - 1
             data = self._data
             # every code unit equal to a wanted index whose preceding unit has the low byte
             # of an opcode of a wanted kind (a superset of the instructions: each is verified
-            # at instruction boundaries below). A few values: one C-speed find each; many:
-            # one pass of a character class. The opcode test is on the raw low byte: the
+            # at instruction boundaries below). The opcode test is on the raw low byte: the
             # folding of surrogate bytes never touches an opcode that takes an index.
-            if len(values) <= _FIND_MAX:
-                found: Iterable[int] = sorted(_positions(units, values))
-            else:
-                found = map(_match_start, _values_regex(frozenset(values)).finditer(units, 1))
+            scanned = list(self._scan({_fold(v & 0xFFFF) for s in want.values() for v in s}).values())
+            found: Iterable[int] = scanned[0] if len(scanned) == 1 else sorted(chain.from_iterable(scanned))
             for j in found:
                 u = base + j  # unit index of the opcode
                 p = 2 * u

@@ -190,6 +190,8 @@ def _mutf8_encode(s: str) -> bytes:
     return s.encode("utf-8", "surrogatepass").replace(b"\x00", b"\xc0\x80")
 
 
+_MATCHING_KEPT = 64
+"""Most ``strings_matching`` answers a DexFile remembers (the stages ask a few dozen patterns)."""
 _INLINE_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
 
 
@@ -360,6 +362,7 @@ class DexFile:
         self._type_names: dict[int, str] = {}  # looked up tens of thousands of times an audit
         self._type_defs: dict[int, int] | None = None
         self._str_sorted: tuple[_Words, array[int] | None] | None = None
+        self._matching: dict[tuple[bytes, int], tuple[int, ...]] = {}  # strings_matching(), asked again by later stages
         self._index: CodeIndex | None = None  # built on first use of refs(), code() and the like
         self.skipped: dict[int, str] = {}
         """Methods whose body could not be walked during :meth:`refs` (method idx -> message
@@ -480,13 +483,23 @@ class DexFile:
         One regex pass over the string data, each hit mapped back to its string id. Patterns
         with a leading ``^``/``\\A`` or trailing ``$``/``\\Z`` scan without the anchor and
         confirm each candidate string; other assertions (``\\b``, lookbehind) run per string.
+        Each pattern's answer is remembered: stages that ask the same question share one pass.
         """
         rx = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
         if not isinstance(rx.pattern, bytes):
             raise TypeError("strings_matching needs a bytes pattern (strings are matched as MUTF-8)")
+        key = (rx.pattern, rx.flags)
+        hit = self._matching.get(key)
+        if hit is None:
+            hit = self._strings_matching(rx)
+            if len(self._matching) < _MATCHING_KEPT:
+                self._matching[key] = hit
+        return list(hit)
+
+    def _strings_matching(self, rx: re.Pattern[bytes]) -> tuple[int, ...]:
         n = int(self.string_count)
         if not n:
-            return []
+            return ()
         scan: re.Pattern[bytes] | None
         scan, exact = rx, True
         if any(_assertions(rx)):
@@ -498,7 +511,7 @@ class DexFile:
                 a, b = self._string_span(i)
                 if rx.search(mv[a:b]):
                     found.add(i)
-            return sorted(found)
+            return tuple(sorted(found))
         offs, ids = self._sorted_strings()
         d = self._data
         hi = self._string_span(ids[-1] if ids is not None else n - 1)[1]
@@ -530,7 +543,7 @@ class DexFile:
                         found.add(ids[j])
                         j += 1
             pos = max(b + 1, p + 1)
-        return sorted(found)
+        return tuple(sorted(found))
 
     # ------------------------------------------------------------------ types, protos, fields, methods
 
@@ -978,15 +991,31 @@ class DexFile:
         walked are left out and listed in :attr:`skipped`; a class_data that cannot be
         trusted raises DexError (nothing in this dex's code can then be attributed).
         """
-        want: dict[str, set[int]] = {}
-        for kind, vals in (("string", strings), ("type", types), ("field", fields), ("method", methods)):
-            top = 0xFFFFFFFF if kind == "string" else 0xFFFF
-            s = {v for v in map(int, vals) if 0 <= v <= top}
-            if s:
-                want[kind] = s
+        want = _wanted(strings, types, fields, methods)
         if not want:
             return []
         return self._code_index().refs(want, self.skipped, self.describe_method)
+
+    def prefetch(self, *, strings: Iterable[int] = (), types: Iterable[int] = (),
+                 fields: Iterable[int] = (), methods: Iterable[int] = ()) -> None:
+        """Find the code units equal to these indices in one scan of the code, for later
+        :meth:`refs` calls: stages that each ask about a few ids share one pass over the code
+        instead of one each. Changes no answer; does nothing (raises nothing) on a dex whose
+        class_data cannot be trusted, where :meth:`refs` will raise."""
+        want = _wanted(strings, types, fields, methods)
+        if want:
+            self._code_index().prefetch(want)
+
+
+def _wanted(strings: Iterable[int], types: Iterable[int], fields: Iterable[int], methods: Iterable[int]) -> dict[str, set[int]]:
+    """The indices of each kind that an instruction can hold (a 16-bit index, a 32-bit string)."""
+    want: dict[str, set[int]] = {}
+    for kind, vals in (("string", strings), ("type", types), ("field", fields), ("method", methods)):
+        top = 0xFFFFFFFF if kind == "string" else 0xFFFF
+        s = {v for v in map(int, vals) if 0 <= v <= top}
+        if s:
+            want[kind] = s
+    return want
 
 
 # --------------------------------------------------------------------------- annotation values

@@ -401,17 +401,9 @@ def _code_owner(package: LoadedPackage) -> Callable[[str], Attribution]:
 def _scan_dex(found: _Collector, name: str, dex: DexFile, problems: list[Problem], owner_of: Callable[[str], Attribution]) -> None:
     _scan_retrofit(found, name, dex, problems, owner_of)
     try:
-        hits: set[int] = set()
-        for needle in DEX_NEEDLES:
-            hits.update(dex.strings_matching(needle))
-        ids: set[int] = set()
-        for checked, i in enumerate(sorted(hits)):
-            if len(ids) >= MAX_DEX_STRINGS or checked >= 10 * MAX_DEX_STRINGS:
-                found.cap(f"{name}: {len(hits)} strings hold '://', a dotted quad or base64 of 'http'; "
-                          f"only the first {checked} (by string id) read, {len(ids)} of them endpoint candidates")
-                break
-            if _candidate(dex.string(i)):
-                ids.add(i)
+        ids, capped = _url_strings(dex)
+        if capped:
+            found.cap(f"{name}: {capped}")
         apis = _apis(dex)
         port_calls = [m for m, spec in apis.items() if spec.port]
         if not ids and not port_calls:
@@ -479,6 +471,29 @@ class _Api:
 def _api_table() -> tuple[tuple[str, ...], dict[str, str], tuple[dict[str, Any], ...]]:
     data = load("http_apis")
     return tuple(data["url_types"]), dict(data["volley_methods"]), tuple(data["apis"])
+
+
+def _url_strings(dex: DexFile) -> tuple[set[int], str]:
+    """The ids of the strings worth following (:func:`_candidate`), and what was left unread when
+    there are too many (empty when none was)."""
+    hits: set[int] = set()
+    for needle in DEX_NEEDLES:
+        hits.update(dex.strings_matching(needle))
+    ids: set[int] = set()
+    for checked, i in enumerate(sorted(hits)):
+        if len(ids) >= MAX_DEX_STRINGS or checked >= 10 * MAX_DEX_STRINGS:
+            return ids, (f"{len(hits)} strings hold '://', a dotted quad or base64 of 'http'; "
+                         f"only the first {checked} (by string id) read, {len(ids)} of them endpoint candidates")
+        if _candidate(dex.string(i)):
+            ids.add(i)
+    return ids, ""
+
+
+def wanted(dex: DexFile) -> dict[str, list[int]]:
+    """The ids whose uses :func:`_scan_dex` asks ``DexFile.refs`` for, as its keywords (prefetched
+    with other stages' ids, ``facts/code``)."""
+    ids, _ = _url_strings(dex)
+    return {"strings": sorted(ids), "methods": [m for m, spec in _apis(dex).items() if spec.port]}
 
 
 def _apis(dex: DexFile) -> dict[int, _Api]:
@@ -1090,4 +1105,4 @@ def _arsc_hits(data: bytes) -> dict[int, str]:
     return {i: t for i, t in zip(chosen, texts) if URL_RE.search(t) or IP_STRING.fullmatch(t.strip()) or B64_RE.search(t)}
 
 
-__all__ = ["MAX_ENDPOINTS", "MAX_SOURCES", "extract", "filter_reason", "ip_scope", "parse", "registrable_domain", "service_of"]
+__all__ = ["MAX_ENDPOINTS", "MAX_SOURCES", "extract", "filter_reason", "ip_scope", "parse", "registrable_domain", "service_of", "wanted"]

@@ -134,6 +134,12 @@ def _sink_table() -> _Table:
     return _Table(sinks, frozenset(serial), exact, prefixed, suppliers, stores, data)
 
 
+def sink_ids(dex: DexFile) -> list[int]:
+    """Method ids of the send APIs in this dex, whose calls the search looks for (also prefetched
+    with other stages' ids, ``facts/code``)."""
+    return [i for (cls, name) in _sink_table().sinks for i in dex.find_methods(cls, name)]
+
+
 _ROLE_RANK = {"stream": 0, "send": 1, "body": 2}
 
 
@@ -435,7 +441,7 @@ class _Program:
             self._colocated[dex] = index
             d = self.dexes[dex]
             try:
-                ids = [i for (cls, name) in self.sinks for i in d.find_methods(cls, name)]
+                ids = sink_ids(d)
                 refs = d.refs(methods=ids) if ids else []
             except DexError:
                 refs = []
@@ -1055,4 +1061,4 @@ def _endpoints_by_method(facts: CodeFacts) -> dict[str, list[Endpoint]]:
     return out
 
 
-__all__ = ["MAX_DEPTH", "MAX_DEPTH_OTHER", "MAX_NODES", "MAX_NODES_OTHER", "MAX_TOTAL", "extract"]
+__all__ = ["MAX_DEPTH", "MAX_DEPTH_OTHER", "MAX_NODES", "MAX_NODES_OTHER", "MAX_TOTAL", "extract", "sink_ids"]

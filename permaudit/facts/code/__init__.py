@@ -20,7 +20,7 @@ from permaudit.facts import hybrid
 from permaudit.facts import paths as path_stage
 from permaudit.facts import reach as reach_stage
 from permaudit.facts.attribution import Attributor
-from permaudit.facts.code.candidates import OpenDex, candidates, types_with_prefix
+from permaudit.facts.code.candidates import OpenDex, types_with_prefix, wanted
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
 from permaudit.loading import LoadedPackage, hashes_later
@@ -56,7 +56,9 @@ def _extract(package: LoadedPackage, keep: list[tuple[str, DexFile]] | None) -> 
     usable = []
     for dex in dexes:
         try:
-            dex.candidates = candidates(dex.file)
+            ids = wanted(dex.file)
+            _prefetch(dex.file, ids)
+            dex.candidates = {r.method_idx for r in dex.file.refs(**ids)}
         except DexError as exc:  # the id tables are damaged: nothing in this dex can be trusted
             problems.append(Problem("bad-dex", one_line(exc), dex.name))
             continue
@@ -87,6 +89,20 @@ def _extract(package: LoadedPackage, keep: list[tuple[str, DexFile]] | None) -> 
     )
     code = dataclasses.replace(code, paths=_guarded(package, "read-to-send paths", path_stage.extract, code, opened))
     return dataclasses.replace(code, reach=_guarded(package, "reachability from entry points", reach_stage.extract, code, opened, package))
+
+
+def _prefetch(dex: DexFile, candidate_ids: dict[str, list[int]]) -> None:
+    """One scan of the code for the fixed ids of the candidates, endpoints and send APIs, which
+    each stage then asks ``refs()`` about in turn (a scan each otherwise). Damage met here is
+    left for each stage to meet and report as it would have."""
+    want: dict[str, set[int]] = {}
+    try:
+        for ids in (candidate_ids, endpoint_stage.wanted(dex), {"methods": path_stage.sink_ids(dex)}):
+            for kind, values in ids.items():
+                want.setdefault(kind, set()).update(values)
+        dex.prefetch(**want)
+    except DexError:
+        pass
 
 
 def _guarded(package: LoadedPackage, where: str, extract: Callable[..., T], *args: Any) -> T | None:

@@ -52,8 +52,9 @@ class OpenDex:
             return f"method id {method_idx}"
 
 
-def candidates(dex: DexFile) -> set[int]:
-    """Methods whose code uses one of the ids that matter; the only methods ever decoded."""
+def wanted(dex: DexFile) -> dict[str, list[int]]:
+    """The ids that matter, as ``DexFile.refs`` keywords: the methods whose code uses one are the
+    candidates, the only methods ever decoded (``facts/code`` prefetches them with other stages' ids)."""
     apis = load("apis")
     strings = {
         i
@@ -75,8 +76,7 @@ def candidates(dex: DexFile) -> set[int]:
             methods.update(dex.find_methods(entry["class"], entry["name"]))
         else:
             methods.update(m for m in dex.find_methods(None, entry["name"]) if _name_match(dex, m, entry))
-    refs = dex.refs(strings=sorted(strings), fields=sorted(fields), methods=sorted(methods))
-    return {r.method_idx for r in refs}
+    return {"strings": sorted(strings), "fields": sorted(fields), "methods": sorted(methods)}
 
 
 def types_with_prefix(dex: DexFile, prefix: str) -> range:
@@ -96,4 +96,4 @@ def _name_match(dex: DexFile, method_idx: int, entry: dict[str, str]) -> bool:
     return entry.get("params_contain", "") in descriptor.split(")")[0]
 
 
-__all__ = ["URI_FIELD_TYPE", "OpenDex", "candidates", "types_with_prefix"]
+__all__ = ["URI_FIELD_TYPE", "OpenDex", "types_with_prefix", "wanted"]
