@@ -768,6 +768,27 @@ def test_lookups_round_trip(name: str) -> None:
     assert d.find_fields("Lno/such/Class;") == [] and d.find_method(cls, "noSuchName", "()V") is None
 
 
+def test_members_named_reads_only_the_name_column() -> None:
+    """find_methods/find_fields(None, name) find the name id's bytes in the raw table: a match
+    in the class/proto or type columns (or straddling two columns) must not count."""
+    d = dex("exprespam")
+    for name in {d.method(m).name for m in range(d.method_count)}:
+        assert d.find_methods(None, name) == [m for m in range(d.method_count) if d.method(m).name == name]
+    for name in {d.field(f).name for f in range(d.field_count)}:
+        assert d.find_fields(None, name) == [f for f in range(d.field_count) if d.field(f).name == name]
+    # method row 0's class_idx/proto_idx spell the name id of another method: not a hit
+    m = d.find_methods(None, "managedQuery")[0]
+    sid = d._mid_i[2 * m + 1]
+    data = bytearray(d._data)
+    off = d.header["method_ids_off"]
+    k = 0 if m else 1
+    data[off + 8 * k:off + 8 * k + 4] = sid.to_bytes(4, "little")
+    data[off + 8 * k + 2:off + 8 * k + 6] = sid.to_bytes(4, "little")  # straddling the proto and name columns
+    crafted = DexFile(bytes(data), "crafted.dex")
+    want = [i for i in range(crafted.method_count) if crafted._mid_i[2 * i + 1] == sid]
+    assert crafted.find_methods(None, "managedQuery") == want and k not in want
+
+
 def test_method_and_field_refs_render_as_smali() -> None:
     d = dex("exprespam")
     m = d.find_methods(None, "managedQuery")[0]

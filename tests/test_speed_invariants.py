@@ -141,9 +141,10 @@ def test_members_named_scan_equals_the_plain_loop() -> None:
         d = DexFile(z.read("classes.dex"), "classes.dex")
     for name in ("<init>", "query", "toString", "no such member name"):
         sid = d.find_string(name)
-        for words, count in ((d._mid_i, d.method_count), (d._fid_i, d.field_count)):
+        for words, off, count in ((d._mid_i, d.header["method_ids_off"], d.method_count),
+                                  (d._fid_i, d.header["field_ids_off"], d.field_count)):
             plain = [i for i, v in enumerate(words[1::2]) if v == sid] if sid is not None else []
-            assert d._members_named(words, count, name) == plain
+            assert d._members_named(off, count, name) == plain
 
 
 @pytest.mark.parametrize("name", ["multidex_app.apk", "query_apis.apk", "interprocedural.apk"])
