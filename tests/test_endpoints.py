@@ -458,3 +458,19 @@ def test_blob_scans_tried_only_at_literals_find_what_the_full_regexes_find() -> 
             b"10.0.0.1:80 v1.2.3.4:5 1.2.3.4:65535x 8.8.8.8:53, 255.255.255.255:1 :://x http:// 7.7.7.7:")
     assert list(ep._urls_in(blob)) == [m.span() for m in ep.URL_BYTES.finditer(blob)]
     assert list(ep._ip_ports_in(blob)) == [m.span() for m in ep.IP_PORT_BYTES.finditer(blob)]
+
+
+def test_a_bug_in_the_endpoint_stage_costs_its_own_facts_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code stage prefetches the endpoint stage's ids (``facts/code._prefetch``), so endpoint
+    code runs there too, outside the endpoint stage's guard: a bug met there must still cost the
+    endpoint facts only (an ``internal-error`` naming them), never the code facts."""
+    import permaudit
+
+    def explode(dex: DexFile) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(endpoints, "_url_strings", explode)
+    result = permaudit.audit(fixture("endpoints.apk"))
+    assert result.code is not None and result.code.endpoints is None
+    [problem] = [p for p in result.problems if p.code == "internal-error"]
+    assert "endpoint extraction" in problem.message and "RuntimeError" in problem.message

@@ -275,7 +275,7 @@ def _audit_on_worker(job: Job, shipped: Shipped | None, shown: str) -> Outcome:
     if job.path == shown:
         return outcome
     return outcome_of(shown, outcome.key, _renamed(outcome.result, job.path, shown), outcome.seconds,
-                      replace_worker=outcome.replace_worker)
+                      replace_worker=outcome.replace_worker, stop=outcome.stop)
 
 
 class _AuditSlots:

@@ -182,7 +182,7 @@ def _targets(paths: Iterable[str | Path]) -> list[Path | Refused]:
         if empty and Path(path).is_dir():
             problem = Problem("no-package", f"{path}: no APK, bundle or dex file found in this folder", severity=Severity.FAILED)
             found[str(path)] = Refused(Path(path), problem)
-    return sorted(found.values(), key=lambda t: -_size(t) if isinstance(t, Path) else 0)
+    return sorted(found.values(), key=lambda t: -_size(t))
 
 
 def _size(target: Path | Refused) -> int:

@@ -372,11 +372,13 @@ class CodeIndex:
             self._where_room = max(len(self._units) // 16, 4096)  # 4 bytes an index: an eighth of the text's size
         return self._units
 
-    def _scan(self, values: Iterable[int]) -> dict[str, array[int]]:
-        """The indices (past 0, in order) of each folded value in the code text, scanned for
-        only where not remembered; what is scanned is remembered while the room lasts.
+    def _scan(self, want: dict[str, set[int]]) -> dict[str, array[int]]:
+        """The indices (past 0, in order) of each wanted value, as the code unit it leaves in the
+        code text (low 16 bits, folded), scanned for only where not remembered; what is scanned
+        is remembered while the room lasts (:meth:`prefetch` and :meth:`refs` share it).
 
         A few values: one C-speed find each; many: one pass of a character class."""
+        values = {_fold(v & 0xFFFF) for s in want.values() for v in s}
         units = self._code_units_text()
         where = self._where
         got = {ch: where[ch] for ch in map(chr, values) if ch in where}
@@ -402,7 +404,7 @@ class CodeIndex:
         confirms its own candidates). Does nothing when the class_data cannot be trusted."""
         lo, hi = self._region
         if hi > lo and not self.damage:
-            self._scan({_fold(v & 0xFFFF) for s in want.values() for v in s})
+            self._scan(want)
 
     def refs(self, want: dict[str, set[int]], skipped: dict[int, str], describe_method: Callable[[int], str]) -> list[Ref]:
         """Every instruction using one of ``want[kind]``, confirmed at instruction boundaries;
@@ -421,7 +423,7 @@ class CodeIndex:
             # of an opcode of a wanted kind (a superset of the instructions: each is verified
             # at instruction boundaries below). The opcode test is on the raw low byte: the
             # folding of surrogate bytes never touches an opcode that takes an index.
-            scanned = list(self._scan({_fold(v & 0xFFFF) for s in want.values() for v in s}).values())
+            scanned = list(self._scan(want).values())
             found: Iterable[int] = scanned[0] if len(scanned) == 1 else sorted(chain.from_iterable(scanned))
             for j in found:
                 u = base + j  # unit index of the opcode

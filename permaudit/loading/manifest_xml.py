@@ -11,13 +11,12 @@ from permaudit.errors import one_line
 from permaudit.model import Problem, Severity
 
 from . import axml
+from .axml import _CHUNK, _POOL, _POOL_HEADER_SIZE, _STRING_POOL, _UTF8
 
 if TYPE_CHECKING:
     from permaudit.loading.package import LoadedPackage
 
 AXML_MAGIC = b"\x03\x00\x08\x00"
-_STRING_POOL = 0x0001
-_UTF8 = 1 << 8
 
 
 def parse_manifest(package: LoadedPackage, raw: bytes, where: str, member: str = "") -> etree._Element | None:
@@ -59,14 +58,14 @@ def _terminate_utf16_strings(raw: bytes) -> bytes | None:
     """``raw`` with its UTF-16 string pool rebuilt so every string ends in a NUL; None if it is not one."""
     pool = 8
     try:
-        kind, header_size, size = struct.unpack_from("<HHI", raw, pool)
-        count, styles, flags, strings_start, styles_start = struct.unpack_from("<5I", raw, pool + 8)
+        kind, header_size, size = _CHUNK.unpack_from(raw, pool)
+        count, styles, flags, strings_start, styles_start = _POOL.unpack_from(raw, pool + 8)
     except struct.error:
         return None
     end = pool + size
-    if kind != _STRING_POOL or header_size != 28 or flags & _UTF8 or end > len(raw) or 28 + 4 * (count + styles) > size:
+    if kind != _STRING_POOL or header_size != _POOL_HEADER_SIZE or flags & _UTF8 or end > len(raw) or _POOL_HEADER_SIZE + 4 * (count + styles) > size:
         return None
-    offsets = struct.unpack_from(f"<{count}I", raw, pool + 28)
+    offsets = struct.unpack_from(f"<{count}I", raw, pool + _POOL_HEADER_SIZE)
     data_start = pool + strings_start
     data_end = pool + styles_start if styles and styles_start else end
     data = bytearray()
@@ -84,12 +83,12 @@ def _terminate_utf16_strings(raw: bytes) -> bytes | None:
         new_offsets.append(len(data))
         data += raw[at : at + head] + chars + b"\0\0"
     data += b"\0" * (-len(data) % 4)
-    style_offsets = raw[pool + 28 + 4 * count : pool + 28 + 4 * (count + styles)]
+    style_offsets = raw[pool + _POOL_HEADER_SIZE + 4 * count : pool + _POOL_HEADER_SIZE + 4 * (count + styles)]
     style_data = raw[data_end:end] if styles and styles_start else b""
-    new_strings_start = 28 + 4 * (count + styles)
+    new_strings_start = _POOL_HEADER_SIZE + 4 * (count + styles)
     new_styles_start = new_strings_start + len(data) if style_data else 0
     body = struct.pack(f"<{count}I", *new_offsets) + style_offsets + bytes(data) + style_data
-    chunk = struct.pack("<HHI5I", kind, 28, 28 + len(body), count, styles, flags, new_strings_start, new_styles_start) + body
+    chunk = _CHUNK.pack(kind, _POOL_HEADER_SIZE, _POOL_HEADER_SIZE + len(body)) + _POOL.pack(count, styles, flags, new_strings_start, new_styles_start) + body
     rest = raw[end:]
     return raw[:4] + struct.pack("<I", 8 + len(chunk) + len(rest)) + chunk + rest
 

@@ -93,15 +93,18 @@ def _extract(package: LoadedPackage, keep: list[tuple[str, DexFile]] | None) -> 
 
 def _prefetch(dex: DexFile, candidate_ids: dict[str, list[int]]) -> None:
     """One scan of the code for the fixed ids of the candidates, endpoints and send APIs, which
-    each stage then asks ``refs()`` about in turn (a scan each otherwise). Damage met here is
-    left for each stage to meet and report as it would have."""
+    each stage then asks ``refs()`` about in turn (a scan each otherwise). Damage met here, or a
+    bug in another stage's code run here, is left for that stage to meet and report as it would
+    have (a bug in the endpoint or path stage costs its own facts, never the code facts)."""
     want: dict[str, set[int]] = {}
     try:
         for ids in (candidate_ids, endpoint_stage.wanted(dex), {"methods": path_stage.sink_ids(dex)}):
             for kind, values in ids.items():
                 want.setdefault(kind, set()).update(values)
         dex.prefetch(**want)
-    except DexError:
+    except MemoryError:
+        raise  # the caller's limit
+    except Exception:  # noqa: BLE001, S110 - DexError or a bug: each stage meets it again under its own guard
         pass
 
 

@@ -385,15 +385,14 @@ class MethodAnalyzer:
             facts.wanted.update(v.text for v in values if v is not None and v.kind == "field")
             facts.requests.append(Request(api, tuple(p for p in named if "." in p), method_idx, insn.offset, insn.text(self.dex)))
             return None
-        signature = api
         handed = {pos: v.step(self.step(insn)) for (_, pos), v in zip(slots, values) if v is not None and v.kind in HANDED} if live else {}
         if handed and not ref.class_name.startswith(FRAMEWORK_PREFIXES):
-            facts.calls.setdefault(signature, handed)
+            facts.calls.setdefault(api, handed)
             uris = {pos: v for pos, v in handed.items() if v.kind in ("data", "picked")}
             if uris:
-                facts.handed.append(Call(signature, method_idx, insn.offset, insn.text(self.dex), uris))
-        if signature in self.returned:  # an app method known to return a URI or permission array
-            return self.returned[signature].step(self.step(insn))
+                facts.handed.append(Call(api, method_idx, insn.offset, insn.text(self.dex), uris))
+        if api in self.returned:  # an app method known to return a URI or permission array
+            return self.returned[api].step(self.step(insn))
         carried = next((v for v in values if v is not None and v.kind in ("data", "picked")), None) if live else None
         if carried is None:
             return None

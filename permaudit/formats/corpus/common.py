@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from permaudit.formats.report import has_label, tr
+from permaudit.formats.report import LANGS, has_label, tr
 from permaudit.store import Answer, AppRow, Store, Summary, questions
 from permaudit.version import __version__
 
-LANGS = ("en", "zh")
 SEVERITIES = ("violation", "warning", "info", "none")
 """Worst severities of a policy's verdict, most serious first (``none``: judged, no finding)."""
+APP_HEADINGS = ("col.package", "col.label", "col.version", "col.status", "col.sha256", "col.signer", "col.lending",
+                "col.contacts-reads", "col.destinations", "col.verdicts", "col.problems", "col.path")
+"""The label keys of the per-app table's headings, in column order."""
 
 
 def lang_of(lang: object) -> str:
@@ -121,5 +123,5 @@ def short(sha: str, n: int = 12) -> str:
     return sha[:n] if sha else "-"
 
 
-__all__ = ["LANGS", "SEVERITIES", "Corpus", "app_version", "cell", "lang_of", "lending_text", "params_text", "read", "severity",
+__all__ = ["APP_HEADINGS", "LANGS", "SEVERITIES", "Corpus", "app_version", "cell", "lang_of", "lending_text", "params_text", "read", "severity",
            "short", "status", "summary_rows", "tr", "verdicts_text"]

@@ -69,14 +69,12 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
 
 def _answer(answer: Answer, lang: str, heading: bool = True) -> str:
     q = answer.question
-    title = q.title.zh if lang == "zh" and q.title.zh else q.title.en
-    desc = q.description.zh if lang == "zh" and q.description.zh else q.description.en
-    parts = [f'<h3 id="{esc(q.id)}">{esc(title)} <code>{esc(q.id)}</code></h3>'] if heading else []
-    parts.append(f'<p class="desc">{esc(desc)} {esc(c.tr("corpus.params", lang, params=c.params_text(answer)))}</p>')
+    parts = [f'<h3 id="{esc(q.id)}">{esc(q.title.get(lang))} <code>{esc(q.id)}</code></h3>'] if heading else []
+    parts.append(f'<p class="desc">{esc(q.description.get(lang))} {esc(c.tr("corpus.params", lang, params=c.params_text(answer)))}</p>')
     if not answer.rows:
         parts.append(f"<p>{esc(c.tr('corpus.no-answer', lang))}</p>")
         return "\n".join(parts)
-    headers = [esc(col.title.zh if lang == "zh" and col.title.zh else col.title.en) for col in q.columns]
+    headers = [esc(col.title.get(lang)) for col in q.columns]
     numeric = {i for i, col in enumerate(answer.columns) if col in NUMERIC}
     rows = [[esc(c.cell(v)) if i in numeric else f"<code>{esc(c.cell(v))}</code>" if answer.columns[i] in _CODE else esc(c.cell(v))
              for i, v in enumerate(r)] for r in answer.rows]
@@ -88,11 +86,7 @@ _CODE = {"host", "domain", "certificate", "hosts", "clause"}
 
 
 def _apps(corpus: c.Corpus, lang: str) -> str:
-    def t(key: str) -> str:
-        return esc(c.tr(key, lang))
-
-    headers = [t(k) for k in ("col.package", "col.label", "col.version", "col.status", "col.sha256", "col.signer", "col.lending",
-                              "col.contacts-reads", "col.destinations", "col.verdicts", "col.problems", "col.path")]
+    headers = [esc(c.tr(k, lang)) for k in c.APP_HEADINGS]
     rows = []
     for app in corpus.apps:
         names = f"<br>{esc(c.tr('names.also', lang, names=', '.join(app.names)))}" if app.names else ""

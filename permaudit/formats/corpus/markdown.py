@@ -8,13 +8,10 @@ span whose fence is longer than any backtick run inside). Charts are left to the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from permaudit.formats.corpus import common as c
-from permaudit.formats.markdown import code, text
+from permaudit.formats.markdown import _table, code, text
 from permaudit.store import Answer, Store
 
-NUMERIC = {"apps", "packages", "reads", "violation", "warning", "info", "none"}
 CODE = {"host", "domain", "certificate", "hosts", "clause", "policy", "sdk"}
 
 
@@ -39,33 +36,21 @@ def render(store: Store, *, lang: str = "en") -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Cells are already escaped; a stray newline would end the row, so none is left."""
-    def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(v.replace("\n", " ") for v in cells) + " |"
-
-    return "\n".join([row(headers), "| " + " | ".join("---" for _ in headers) + " |", *(row(r) for r in rows)])
-
-
 def _answer(answer: Answer, lang: str, heading: bool = True) -> str:
     q = answer.question
-    title = q.title.zh if lang == "zh" and q.title.zh else q.title.en
-    desc = q.description.zh if lang == "zh" and q.description.zh else q.description.en
-    parts = [f"### {text(title)} ({code(q.id)})"] if heading else []
-    parts.append(f"{text(desc)} {text(c.tr('corpus.params', lang, params=c.params_text(answer)))}")
+    parts = [f"### {text(q.title.get(lang))} ({code(q.id)})"] if heading else []
+    parts.append(f"{text(q.description.get(lang))} {text(c.tr('corpus.params', lang, params=c.params_text(answer)))}")
     if not answer.rows:
         parts.append(text(c.tr("corpus.no-answer", lang)))
         return "\n\n".join(parts)
-    headers = [text(col.title.zh if lang == "zh" and col.title.zh else col.title.en) for col in q.columns]
+    headers = [text(col.title.get(lang)) for col in q.columns]
     rows = [[code(c.cell(v), cell=True) if answer.columns[i] in CODE else text(c.cell(v)) for i, v in enumerate(r)] for r in answer.rows]
     parts.append(_table(headers, rows))
     return "\n\n".join(parts)
 
 
 def _apps(corpus: c.Corpus, lang: str) -> str:
-    headers = [text(c.tr(k, lang)) for k in ("col.package", "col.label", "col.version", "col.status", "col.sha256", "col.signer",
-                                             "col.lending", "col.contacts-reads", "col.destinations", "col.verdicts", "col.problems",
-                                             "col.path")]
+    headers = [text(c.tr(k, lang)) for k in c.APP_HEADINGS]
     rows = []
     for app in corpus.apps:
         path = code(app.path, cell=True)
