@@ -59,7 +59,7 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     chosen = _profiles(policies)
     skipped = () if code else (Stage.CODE,)
     try:
-        package = load(path, limits, keep_dex=code)
+        package = load(path, limits, keep_dex=code, settle=False)  # the file is hashed beside the stages
     except InputError as exc:
         return failed_result(path, exc.problem, skipped)
     except Exception as exc:  # a bug, not bad input: say where, keep the caller going
@@ -72,6 +72,7 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     readable = facts is not None or (code_facts is not None and any(d.classes or d.methods for d in code_facts.dex))
     if not readable and not any(p.severity is not Severity.NOTE for p in problems):
         problems.append(Problem("nothing-read", f"{path}: no manifest and no class or method could be read", severity=Severity.FAILED))
+    package.settle()
     result = AuditResult(
         path=str(path),
         kind=package.kind,

@@ -223,6 +223,7 @@ def test_tables_are_well_formed_and_keep_licences_apart() -> None:
     assert all(row[4] for row in ours if row[3].split(",")[0] in {"curated", "permaudit"})
     spaces = gzip.decompress(DATA.joinpath("libraries-androlibzoo.txt.gz").read_bytes()).decode().split("\n")
     assert spaces[-1] == "" and all(IDENT.fullmatch(p) for p in spaces[:-1])
+    assert spaces[:-1] == sorted(set(spaces[:-1])), "namespaces() looks names up by bisection: the file must stay sorted, one name per line"
     assert len(ours) > 1000 and len(exodus) > 500 and len(spaces) > 30000
     notice = DATA.joinpath("LIBRARIES-NOTICE.md").read_text(encoding="utf-8")
     for entry in sources.values():

@@ -210,3 +210,26 @@ def test_the_schema_rejects_what_the_tool_never_writes(validator: Any) -> None:
 if __name__ == "__main__":  # print the schema the dataclasses imply, descriptions included
     current = load_schema()
     print(json.dumps({**current, "$defs": implied(describe=True)}, indent=2, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("name", ["loan_harvest.apk", "paths_flows.apk", "loan_bundle.xapk"])
+def test_to_dict_holds_plain_json_values_only(name: str) -> None:
+    """Every value ``to_dict`` gives is a dict, list or exact JSON scalar type: each enum (most are
+    ``str`` subclasses, so a type test that let ``str`` through would keep them) becomes its value."""
+    result = permaudit.audit(APKS / name)
+    assert result.findings and result.code is not None and result.code.sites
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                assert type(key) is str, where
+                walk(item, f"{where}.{key}")
+        elif isinstance(value, list):
+            for k, item in enumerate(value):
+                walk(item, f"{where}[{k}]")
+        else:
+            assert type(value) in (str, int, float, bool, type(None)), f"{where}: {type(value).__name__}"
+
+    plain = result.to_dict()
+    walk(plain, "result")
+    assert plain["status"] == result.status.value and plain["findings"][0]["severity"] == result.findings[0].severity.value

@@ -205,6 +205,25 @@ def test_identity_hashes_and_certificate() -> None:
 TEST_CERT_SHA256 = "21ac232614d742fdc66516987ebe6afadd7f3236fe05d584c1683df35ffe5a08"  # fixtures/README.md
 
 
+@pytest.mark.parametrize("name", ["clean_app.apk", "loan_bundle.xapk"])
+def test_an_unsettled_package_gets_the_same_hashes_and_artifacts_once_settled(name: str) -> None:
+    """``load(settle=False)`` (what ``audit`` does, to hash the file beside the stages) leaves the
+    file's hashes and the artifact list to ``settle``, which fills in exactly what ``load`` gives."""
+    from permaudit.loading import hashes_of, load
+
+    path = fixture(name)
+    settled = load(path, keep_dex=True)
+    pending = load(path, keep_dex=True, settle=False)
+    assert [a.kind for a in pending.artifacts] == (["bundle"] if name.endswith(".xapk") else []) and pending.pending
+    assert [d.name for d in pending.dex] == [d.name for d in settled.dex]  # the stages' inputs are all there
+    assert pending.settle() is pending and not pending.pending
+    assert pending.hashes == settled.hashes == hashes_of(path.read_bytes())
+    assert pending.artifacts == settled.artifacts and len(settled.artifacts) >= 1
+    assert pending.artifacts[-1].hashes is not None and pending.artifacts[-1].signing is not None
+    pending.settle()  # settling twice changes nothing
+    assert pending.artifacts == settled.artifacts
+
+
 def test_apkm_bundle_with_info_json(tmp_path: Path) -> None:
     """APKMirror's .apkm: base.apk + split_*.apk + info.json (pname)."""
     bundle = tmp_path / "app.apkm"

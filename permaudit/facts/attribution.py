@@ -21,6 +21,7 @@ A prefix ``P`` owns class ``C`` when ``C == P`` or ``C`` starts with ``P + "."``
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left
 import gzip
 import json
 from importlib import resources
@@ -137,7 +138,8 @@ def match(name: str) -> Library | None:
         return unnamed
     spaces = namespaces()
     for candidate in prefixes_of(name):
-        if candidate in spaces:
+        at = bisect_left(spaces, candidate)
+        if at < len(spaces) and spaces[at] == candidate:
             return Library(candidate, "", "unknown-library", "androlibzoo")
     return None
 
@@ -242,10 +244,12 @@ def libraries() -> dict[str, Library]:
 
 
 @functools.cache
-def namespaces() -> frozenset[str]:
-    """AndroLibZoo's library namespaces that no named row covers (names unknown)."""
+def namespaces() -> list[str]:
+    """AndroLibZoo's library namespaces that no named row covers (names unknown), sorted, for
+    ``bisect``: the file is written sorted, one per line (``refresh_libraries``; a test checks
+    it), and splitting it is a third of the cost of hashing its 31,000 lines into a set."""
     raw = gzip.decompress(_data(NAMESPACES).read_bytes()).decode("utf-8")
-    return frozenset(line for line in raw.split("\n") if line and not line.startswith("#"))
+    return raw.removesuffix("\n").split("\n")
 
 
 def _read_tsv(name: str) -> list[Library]:

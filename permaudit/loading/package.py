@@ -50,7 +50,8 @@ class LoadedApk:
     """One APK of the package (the base or a split) with its parsed manifest."""
 
     name: str
-    data_hashes: Hashes
+    data_hashes: Callable[[], Hashes]
+    """The APK file's hashes, waited for when asked (the top-level APK's are computed in a thread)."""
     archive: Archive
     """The APK's entries (every copy of a duplicated name) and the capped reader of their bytes."""
     manifest: etree._Element | None
@@ -96,6 +97,15 @@ class LoadedPackage:
     dex: list[DexSource] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    pending: list[Callable[[], None]] = field(default_factory=list)
+    """Steps waiting on background work (the whole file's hashes), run by :meth:`settle`."""
+
+    def settle(self) -> LoadedPackage:
+        """Wait for the background work and fill in what it gives: ``hashes`` and ``artifacts``.
+        The stages never read these, so the audit runs them while a thread hashes the file."""
+        while self.pending:
+            self.pending.pop(0)()
+        return self
 
     @property
     def base(self) -> LoadedApk | None:
@@ -144,11 +154,13 @@ def hashes_of(data: bytes) -> Hashes:
     )
 
 
-def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = False) -> LoadedPackage:
+def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = False, settle: bool = True) -> LoadedPackage:
     """Read one target within ``limits``; raise ``InputError`` only when nothing of it can be read.
 
     ``keep_dex``: the dex files will be read (the code stage): keep those the v1 signature
-    check inflates, so they are not inflated twice.
+    check inflates, so they are not inflated twice. ``settle=False`` returns before the
+    file's hashes are known (``hashes`` and ``artifacts`` are filled in by
+    :meth:`LoadedPackage.settle`), so the caller's stages run beside the hashing.
     """
     path = Path(path)
     if path.is_dir():
@@ -170,13 +182,14 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = 
         suffix = path.suffix.lower()
         package.kind = suffix[1:] if suffix in BUNDLE_SUFFIXES else "bundle"
         package.hashes = pending()
-        return _load_bundle(package, path, package.hashes, archive, limits, budget, keep_dex)
-    loaded = _open_apk(package, path.name, archive, member="", top_hashes=pending)
-    package.hashes = pending()
+        bundle = _load_bundle(package, path, package.hashes, archive, limits, budget, keep_dex)
+        return bundle.settle() if settle else bundle
+    loaded = _open_apk(package, path.name, archive, member="", data_hashes=pending)
     if loaded is None:
         raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
+    package.pending.append(lambda: setattr(package, "hashes", pending()))
     _arrange(package, [loaded], top_level=True)
-    return package
+    return package.settle() if settle else package
 
 
 def _read_file(path: Path, limits: Limits) -> bytes:
@@ -203,7 +216,7 @@ def _read_file(path: Path, limits: Limits) -> bytes:
 
 
 def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
-              top_hashes: Callable[[], Hashes] | None = None) -> LoadedApk | None:
+              data_hashes: Callable[[], Hashes]) -> LoadedApk | None:
     """Parse every manifest copy of one opened APK; record what fails, return None (after a
     problem, ``failed`` for the package itself) if the archive has no entries to read."""
     data = archive.data
@@ -239,9 +252,8 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
             roots.append(root)
     manifest = roots[0] if roots else None
     signing = inspect_signing(data, archive)
-    hashes = top_hashes() if top_hashes is not None else hashes_of(data)
     split = manifest.get("split", "") if manifest is not None else ""
-    return LoadedApk(name, hashes, archive, manifest, split, signing, roots[1:])
+    return LoadedApk(name, data_hashes, archive, manifest, split, signing, roots[1:])
 
 
 def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool) -> None:
@@ -252,9 +264,10 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
     base = loaded[0]
     if base.manifest is not None and not base.split:
         package.manifest = base.manifest
+    kinds = ["apk" if apk is base and package.manifest is not None or top_level else "split" for apk in loaded]
+    package.pending.append(lambda: package.artifacts.extend(
+        Artifact(apk.name, kind, apk.data_hashes(), apk.split, apk.signing) for apk, kind in zip(loaded, kinds)))
     for apk in loaded:
-        is_base = apk is base and package.manifest is not None or top_level
-        package.artifacts.append(Artifact(apk.name, "apk" if is_base else "split", apk.data_hashes, apk.split, apk.signing))
         dex = [(number, index, e) for index, e in enumerate(apk.archive.entries) if (number := _dex_number(e.name))]
         for _number, _index, entry in sorted(dex, key=lambda d: (d[0], d[1])):
             label = entry.label if top_level else f"{apk.name}!{entry.label}"
@@ -284,7 +297,7 @@ def _load_bundle(
         inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems)
         if keep_dex:
             inner.retain = _dex_number
-        apk = _open_apk(package, entry.label, inner, member=entry.label)
+        apk = _open_apk(package, entry.label, inner, member=entry.label, data_hashes=functools.partial(hashes_of, blob))
         if apk is not None:
             loaded.append(apk)
     if not loaded:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,16 +90,29 @@ class AuditResult:
         return plain
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
+    if type(value) in _LEAVES:
+        return value  # most of a result's values; exact types, so a str-valued enum still becomes its value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    names = _field_names(value.__class__)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, enum.Enum):
+        return value.value
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return value
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, once per class (``dataclasses.fields`` rebuilds the tuple on
+    every call, which was half the cost of turning a result into a dict); None for other types."""
+    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
 
 
 __all__ = ["SCHEMA_VERSION", "AuditResult", "Finding"]
