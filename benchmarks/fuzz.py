@@ -693,7 +693,7 @@ def mutate_axml(rng: random.Random, data: bytes, desc: list[str], what: str = "A
         return mutate_text_xml(rng, data, desc, what)
     d = bytearray(data)
     chunks = res_chunks(d, 0, len(d))
-    pools = [c for c in chunks if c[1] == 0x0001]
+    pools = [c for c in chunks if c[1] == 0x0001 and c[0] + 28 <= len(d)]  # a truncated pool header has no fields to mutate
     elems = [c for c in chunks if c[1] == 0x0102]
     op = rng.choice(["chunk"] * 2 + ["pool"] * 3 + ["string"] * 2 + ["attr"] * 6 + ["attrs"] + ["elem"] + ["truncate"]
                     + ["dropchunk", "dupchunk"] + ["raw"])

@@ -21,9 +21,9 @@ A prefix ``P`` owns class ``C`` when ``C == P`` or ``C`` starts with ``P + "."``
 from __future__ import annotations
 
 import functools
-from bisect import bisect_left
 import gzip
 import json
+from bisect import bisect_left
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -247,7 +247,7 @@ def libraries() -> dict[str, Library]:
 def namespaces() -> list[str]:
     """AndroLibZoo's library namespaces that no named row covers (names unknown), sorted, for
     ``bisect``: the file is written sorted, one per line (``refresh_libraries``; a test checks
-    it), and splitting it is a third of the cost of hashing its 31,000 lines into a set."""
+    it), and splitting it costs about 2 ms where hashing its 31,000 lines into a set cost 8."""
     raw = gzip.decompress(_data(NAMESPACES).read_bytes()).decode("utf-8")
     return raw.removesuffix("\n").split("\n")
 
