@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +57,21 @@ def test_dex_kept_from_the_v1_check_reads_the_same() -> None:
     assert [s.read() for s in kept.dex] == [s.read() for s in plain.dex]
     assert kept.problems == plain.problems and kept.hashes == plain.hashes
     assert kept.artifacts == plain.artifacts
+
+
+def test_dex_inflated_ahead_for_the_v1_check_records_what_a_plain_load_records(tmp_path: Path) -> None:
+    """load(keep_dex=True) inflates the first dex files in threads while the signatures are read and
+    the v1 check takes them from there: with a damaged CRC on classes.dex, the same problems in the
+    same order, the same signature verdicts and the same bytes as a load that inflates in order."""
+    damaged = tmp_path / "crc.apk"
+    damaged.write_bytes(_corrupt_crc(fixture("clean_app.apk").read_bytes(), b"classes.dex"))
+    for path in (fixture("clean_app.apk"), damaged):
+        plain, kept = load(path), load(path, keep_dex=True)
+        assert [s.read() for s in kept.dex] == [s.read() for s in plain.dex]
+        assert kept.problems == plain.problems and kept.artifacts == plain.artifacts
+    assert [p.code for p in kept.problems] == ["crc-mismatch"]
+    v1 = kept.artifacts[0].signing.schemes[0]  # type: ignore[union-attr]
+    assert v1.scheme == "v1" and v1.verified  # CRCs are not what v1 checks: its digests still match
 
 
 def _zip(members: list[tuple[str, bytes, int]]) -> bytes:

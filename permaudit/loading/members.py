@@ -158,13 +158,20 @@ class Archive:
         if kept is not None:  # inflated once already: charged to the budget again, as a second inflation is
             self._spend(entry, len(kept))
             return kept
+        clean = self.take_ahead(entry)
+        return clean if clean is not None else b"".join(self.chunks(entry))
+
+    def take_ahead(self, entry: Entry) -> bytes | None:
+        """The bytes a :meth:`read_ahead` of ``entry`` inflated (waiting for them), charged to the
+        budget, when they read cleanly; None when there was none or it did not (read it with
+        ``chunks``, which records why)."""
         ahead = self._ahead.pop(entry.label, None)
-        if ahead is not None and entry.label not in self._refused:
-            clean = ahead()
-            if clean is not None:  # read cleanly in the background: only the budget is left to charge
-                self._spend(entry, len(clean))
-                return clean
-        return b"".join(self.chunks(entry))
+        if ahead is None or entry.label in self._refused:
+            return None
+        clean = ahead()
+        if clean is not None:  # read cleanly in the background: only the budget is left to charge
+            self._spend(entry, len(clean))
+        return clean
 
     def read_ahead(self, entry: Entry) -> None:
         """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next :meth:`read`.

@@ -251,6 +251,9 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
         if root is not None:
             roots.append(root)
     manifest = roots[0] if roots else None
+    if archive.retain is not None:  # the code stage reads these first: they inflate while the signatures are read
+        for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
+            archive.read_ahead(entry)
     signing = inspect_signing(data, archive)
     split = manifest.get("split", "") if manifest is not None else ""
     return LoadedApk(name, data_hashes, archive, manifest, split, signing, roots[1:])
@@ -268,8 +271,7 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
     package.pending.append(lambda: package.artifacts.extend(
         Artifact(apk.name, kind, apk.data_hashes(), apk.split, apk.signing) for apk, kind in zip(loaded, kinds)))
     for apk in loaded:
-        dex = [(number, index, e) for index, e in enumerate(apk.archive.entries) if (number := _dex_number(e.name))]
-        for _number, _index, entry in sorted(dex, key=lambda d: (d[0], d[1])):
+        for entry in _dex_entries(apk.archive):
             label = entry.label if top_level else f"{apk.name}!{entry.label}"
             package.dex.append(DexSource(label, functools.partial(apk.archive.read, entry), functools.partial(apk.archive.read_ahead, entry)))
 
@@ -372,6 +374,18 @@ def _read_member_file(package: LoadedPackage, path: Path, limits: Limits) -> byt
         problem = Problem("unreadable-file", f"{path}: cannot read ({exc.strerror or exc})", path.name)
     package.problems.append(problem)
     raise MemberError(problem.message)
+
+
+def _dex_entries(archive: Archive) -> list[Entry]:
+    """The archive's dex files in the order the code stage reads them (``classes.dex``,
+    ``classes2.dex``, ...; copies of a duplicated name in directory order)."""
+    dex = [(number, index, e) for index, e in enumerate(archive.entries) if (number := _dex_number(e.name))]
+    return [entry for _number, _index, entry in sorted(dex, key=lambda d: (d[0], d[1]))]
+
+
+_INFLATED_AHEAD = 2
+"""Dex files inflated in threads while the loader reads signatures (starting the import of the
+signature libraries): more would contend for the two cores the first ones need."""
 
 
 def _dex_number(name: str) -> int:

@@ -31,6 +31,10 @@ but that is absent is reported as absent with a "stripped?" detail.
 
 Nothing here raises on bad input: a malformed archive or block becomes a
 :class:`~permaudit.model.SchemeCheck` with ``verified=False`` and a one-line ``detail``.
+
+asn1crypto and cryptography are imported where a signature is first read, not with this
+module: they take about 30 ms to import, which ``import permaudit`` and an unsigned package
+need not pay, and which the loader overlaps with inflating the first dex files.
 """
 
 from __future__ import annotations
@@ -42,20 +46,16 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
-
-from asn1crypto import cms as asn1_cms
-from asn1crypto import core as asn1_core
-from asn1crypto import x509 as asn1_x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from typing import TYPE_CHECKING, Any
 
 from permaudit.errors import MemberError
 from permaudit.model import Certificate, SchemeCheck, Signing
 
 from .members import Archive, Budget, Entry, Limits, open_archive
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 __all__ = ["Certificate", "SchemeCheck", "Signing", "inspect_signing"]
 
@@ -87,10 +87,15 @@ def _one_line(text: str) -> str:
 
 
 def _entry_chunks(zf: Archive, entry: Entry) -> Iterator[bytes | memoryview]:
-    """An entry's uncompressed bytes; apksig rejects a local header naming another entry."""
+    """An entry's uncompressed bytes (those the loader inflated ahead when they read cleanly);
+    apksig rejects a local header naming another entry."""
     try:
         if zf.local(entry).raw_name != entry.raw_name:
             raise _Fail(f"ZIP entry {_q(entry.name)}: name in local file header differs from central directory")
+        ahead = zf.take_ahead(entry)
+        if ahead is not None:
+            yield ahead
+            return
         yield from zf.chunks(entry)
     except MemberError as exc:
         raise _Fail(f"ZIP entry {_q(entry.name)}: {exc}") from None
@@ -187,6 +192,8 @@ def _certificate(der: bytes, schemes: tuple[str, ...]) -> Certificate:
         value = int(tbs["serial_number"].native)
         return format(value, "x") if value >= 0 else "-" + format(-value, "x")
 
+    from asn1crypto import x509 as asn1_x509
+
     try:
         cert = asn1_x509.Certificate.load(der)
         tbs = cert["tbs_certificate"]
@@ -205,17 +212,14 @@ def _certificate(der: bytes, schemes: tuple[str, ...]) -> Certificate:
     )
 
 
-_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "md5": hashes.MD5,
-    "sha1": hashes.SHA1,
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
+_DIGESTS = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
+"""Digests a signature may use: cryptography's hash classes of the same names, upper-cased."""
 
 
 def _load_key(spki_der: bytes) -> PublicKeyTypes:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         return serialization.load_der_public_key(spki_der)
     except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
@@ -226,7 +230,11 @@ def _verify(
     key: PublicKeyTypes, family: str, pad: str, hash_name: str, signature: bytes, message: bytes
 ) -> bool:
     """Check one signature; ``False`` when it does not verify, ``_Fail`` when it cannot be checked."""
-    algo = _HASHES[hash_name]()
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+
+    algo: hashes.HashAlgorithm = getattr(hashes, hash_name.upper())()
     try:
         if family == "rsa" and isinstance(key, rsa.RSAPublicKey):
             if pad == "pss":
@@ -371,10 +379,12 @@ def _find_cert(certs: list[Any], sid: Any) -> Any:
 
 def _verify_signer_info(signed: Any, certs: list[Any], si: Any, sf: bytes) -> tuple[Any, bool]:
     """Return (certificate named by the SignerInfo, whether its signature over the .SF verifies)."""
+    from asn1crypto import core as asn1_core
+
     digest = si["digest_algorithm"]["algorithm"].native
     sig_alg = si["signature_algorithm"]["algorithm"].dotted
     family = _SIG_FAMILY.get(sig_alg)
-    if digest not in _HASHES or family is None:
+    if digest not in _DIGESTS or family is None:
         raise _Fail(f"unsupported digest/signature algorithm {digest}/{sig_alg}")
     cert = _find_cert(certs, si["sid"])
     if cert is None:
@@ -412,6 +422,9 @@ def _verify_signer_info(signed: Any, certs: list[Any], si: Any, sf: bytes) -> tu
 
 def _verify_sig_block(block: bytes, sf: bytes, signer: _V1Signer) -> None:
     """PKCS#7 over the .SF: the first SignerInfo that verifies wins (Android 7+ behaviour)."""
+    from asn1crypto import cms as asn1_cms
+    from asn1crypto import core as asn1_core
+
     try:
         info = asn1_cms.ContentInfo.load(block)
         if info["content_type"].native != "signed_data":
@@ -671,6 +684,8 @@ def _chunked_digest(data: bytes, zf: Archive, block_offset: int, hash_name: str)
 def _same_key(spki: bytes, cert_spki: bytes) -> bool:
     if spki == cert_spki:
         return True
+    from cryptography.hazmat.primitives import serialization
+
     try:  # equal keys, different encodings (Java compares re-encoded keys)
         fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         ours = serialization.load_der_public_key(spki).public_bytes(*fmt)
@@ -722,6 +737,8 @@ def _check_signer(raw: _Reader, scheme: str, present_ids: set[int]) -> _BlockSig
             raise _Fail(f"signature 0x{alg:04x} over signed data does not verify")
     if not certs:
         raise _Fail("no certificates")
+    from asn1crypto import x509 as asn1_x509
+
     try:
         cert_spki = asn1_x509.Certificate.load(certs[0]).public_key.dump()
     except Exception:  # noqa: BLE001
