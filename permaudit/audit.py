@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 
 def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMITS,
-          policies: Sequence[str] | None = None, category: str | None = None) -> AuditResult:
+          policies: Sequence[str] | None = None, category: str | None = None, threads: bool = True) -> AuditResult:
     """Audit one package (APK, split bundle, dex file or dex folder).
 
     Never raises but ``MemoryError`` (the caller's limit, not the package's fault nor a bug: a
@@ -54,12 +54,14 @@ def audit(path: str | Path, *, code: bool = True, limits: Limits = DEFAULT_LIMIT
     profile, ``()``: none); ``category="lending"`` states that the app is a lending app, so
     the lending-only verdicts apply; ``category="auto"`` applies them when the lending signal
     (``AuditResult.category_signal``, docs/category.md) is strong. An unknown profile id raises ``PolicyError`` (a caller's
-    mistake, not the package's).
+    mistake, not the package's). ``threads=False`` inflates and hashes in the calling thread
+    instead of beside the analysis: for a worker of a pool that already keeps every core busy,
+    where the extra threads only contend (docs/batch.md#throughput). The result is the same.
     """
     chosen = _profiles(policies)
     skipped = () if code else (Stage.CODE,)
     try:
-        package = load(path, limits, keep_dex=code, settle=False)  # the file is hashed beside the stages
+        package = load(path, limits, keep_dex=code, settle=False, threads=threads)  # the file is hashed beside the stages
     except InputError as exc:
         return failed_result(path, exc.problem, skipped)
     except Exception as exc:  # a bug, not bad input: say where, keep the caller going

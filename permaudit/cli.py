@@ -190,8 +190,11 @@ def _scan(args: argparse.Namespace) -> int:
     if db and args.jsonl and Path(db).resolve() == Path(args.jsonl).resolve():
         print("permaudit: error: --db and --jsonl name the same file", file=sys.stderr)
         return EXIT_ERROR
+    # a worker inflates and hashes beside its analysis only where the pool leaves cores idle:
+    # with every core running a worker the extra threads only contend (docs/batch.md#throughput)
+    spare_cores = not (args.scheduler or args.dask_local) and (args.jobs or _cores()) < _cores()
     options = AuditOptions(code=not args.manifest_only, policies=tuple(args.policy) if args.policy else None,
-                           category=args.category, timeout=args.timeout, max_memory=args.max_memory)
+                           category=args.category, timeout=args.timeout, max_memory=args.max_memory, threads=spare_cores)
     progress = Progress(sys.stderr)
     sinks: list[Sink] = []
     try:

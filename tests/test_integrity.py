@@ -187,6 +187,32 @@ def test_two_threads_give_the_same_results_as_one_after_the_other() -> None:
     assert threaded == sequential
 
 
+def test_an_audit_without_background_threads_gives_the_same_result(tmp_path: Path) -> None:
+    """``threads=False`` (a pool worker whose siblings keep every core busy) inflates and hashes in
+    the calling thread: the same result, problems included, on sound, damaged and bundled input."""
+    import threading
+
+    damaged = tmp_path / "crc.apk"
+    blob = bytearray(fixture("loan_harvest.apk").read_bytes())
+    at = blob.find(b"PK\x01\x02")  # the first central-directory record's CRC: a crc-mismatch note on read
+    blob[at + 16] ^= 0xFF
+    damaged.write_bytes(bytes(blob))
+    started = []
+    real_start = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    names = [fixture("loan_harvest.apk"), fixture("multidex_app.apk"), fixture("loan_bundle.xapk"), damaged]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(threading.Thread, "start", counting)
+        alone = [permaudit.audit(n, threads=False).to_dict() for n in names]
+        assert started == []  # not one thread started
+    assert alone == [permaudit.audit(n).to_dict() for n in names]
+    assert any(p["code"] == "crc-mismatch" for p in alone[-1]["problems"])
+
+
 def test_importing_and_auditing_leaves_the_standard_streams_alone() -> None:
     """androguard's androconf wraps stdout/stderr with colorama at import; we never import it."""
     import subprocess

@@ -330,6 +330,32 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: lis
     assert (code, capsys.readouterr().err) == (2, f"permaudit: error: {message}\n")
 
 
+@pytest.mark.parametrize(("jobs", "threads"), [([], False), (["--jobs", "4"], False), (["--jobs", "2"], True), (["--jobs", "1"], True)])
+def test_workers_use_background_threads_only_where_cores_are_left_idle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: list[str], threads: bool) -> None:
+    """On 4 cores: the default (a worker a core) and ``--jobs 4`` audit without background threads
+    (they would only contend with the other workers); fewer workers use the idle cores."""
+    import importlib
+
+    from permaudit import cli
+
+    scan_module = importlib.import_module("permaudit.batch.scan")
+
+    seen: list[AuditOptions] = []
+
+    def recording(paths, executor, sinks, *, options, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(options)
+        return real(paths, executor, sinks, options=options, **kwargs)
+
+    real = scan_module.scan
+    monkeypatch.setattr(cli, "_cores", lambda: 4)
+    monkeypatch.setattr(scan_module, "scan", recording)
+    assert main(["scan", str(fixture("picker.apk")), "--jsonl", str(tmp_path / "log.jsonl"), *jobs]) == 0
+    assert [o.threads for o in seen] == [threads]
+    line = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])
+    assert line["result"]["status"] == "complete"
+
+
 def test_scan_in_process_counts(tmp_path: Path) -> None:
     """The library call: a summary that counts what it wrote, with the log as the only sink."""
     folder = sample(tmp_path, ["loan_harvest.apk", "picker.apk"])

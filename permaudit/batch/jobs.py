@@ -30,6 +30,8 @@ class AuditOptions:
     category: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_memory: int = DEFAULT_MAX_MEMORY
+    threads: bool = True
+    """``permaudit.audit``'s ``threads``: False when the workers keep every core busy themselves."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def audit_job(job: Job) -> Outcome:
     started = time.perf_counter()
     options = job.options
     try:
-        result = audit(job.path, code=options.code, policies=options.policies, category=options.category)
+        result = audit(job.path, code=options.code, policies=options.policies, category=options.category, threads=options.threads)
     except MemoryError:
         return stopped(job, "memory-limit", f"stopped at the memory limit ({options.max_memory} MB)",
                        time.perf_counter() - started, replace_worker=True)

@@ -136,6 +136,8 @@ class Archive:
     files when the code stage will read them again after the v1 signature check)."""
     _kept: dict[str, bytes] = field(default_factory=dict)
     _ahead: dict[str, Callable[[], bytes | None]] = field(default_factory=dict)
+    threads: bool = True
+    """Whether :meth:`read_ahead` may inflate in a background thread; when False it does nothing."""
 
     # -- what the archive holds ---------------------------------------------------------
 
@@ -180,7 +182,7 @@ class Archive:
         CRC as declared) is taken from there; any other is read again by ``read`` itself,
         in order, so problems are recorded exactly as without read-ahead.
         """
-        if (entry.label in self._ahead or entry.label in self._kept or entry.label in self._refused
+        if (not self.threads or entry.label in self._ahead or entry.label in self._kept or entry.label in self._refused
                 or entry.method not in (STORED, DEFLATED) or not entry.sizes_known or entry.size > self.limits.member_bytes):
             return
         self._ahead[entry.label] = in_background(lambda: self._clean_bytes(entry), "permaudit-inflate")

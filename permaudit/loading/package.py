@@ -97,6 +97,8 @@ class LoadedPackage:
     dex: list[DexSource] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    threads: bool = True
+    """Whether work that only C code does (inflating, hashing) may run in background threads (``load``'s ``threads``)."""
     pending: list[Callable[[], None]] = field(default_factory=list)
     """Steps waiting on background work (the whole file's hashes), run by :meth:`settle`."""
 
@@ -130,10 +132,11 @@ def _read_or_empty(archive: Archive, entry: Entry) -> bytes:
         return b""
 
 
-def hashes_later(data: bytes) -> Callable[[], Hashes]:
+def hashes_later(data: bytes, threads: bool = True) -> Callable[[], Hashes]:
     """``hashes_of(data)`` computed in a background thread (hashlib releases the GIL on large
-    buffers, so it runs beside the caller's work); call the result to wait for it."""
-    if len(data) < _HASH_IN_THREAD:
+    buffers, so it runs beside the caller's work); call the result to wait for it. ``threads=False``:
+    computed at once, here."""
+    if not threads or len(data) < _HASH_IN_THREAD:
         done = hashes_of(data)
         return lambda: done
     later = in_background(lambda: hashes_of(data), "permaudit-hashes")
@@ -154,28 +157,31 @@ def hashes_of(data: bytes) -> Hashes:
     )
 
 
-def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = False, settle: bool = True) -> LoadedPackage:
+def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = False, settle: bool = True,
+         threads: bool = True) -> LoadedPackage:
     """Read one target within ``limits``; raise ``InputError`` only when nothing of it can be read.
 
     ``keep_dex``: the dex files will be read (the code stage): keep those the v1 signature
     check inflates, so they are not inflated twice. ``settle=False`` returns before the
     file's hashes are known (``hashes`` and ``artifacts`` are filled in by
-    :meth:`LoadedPackage.settle`), so the caller's stages run beside the hashing.
+    :meth:`LoadedPackage.settle`), so the caller's stages run beside the hashing. ``threads=False``
+    does all of it in the calling thread (for a worker whose pool already keeps every core busy).
     """
     path = Path(path)
     if path.is_dir():
         if not is_dex_folder(path):
             raise InputError(Problem("no-package", f"{path}: folder holds no .dex file", severity=Severity.FAILED))
-        return _load_dex_folder(path, limits)
+        return _load_dex_folder(path, limits, threads)
     data = _read_file(path, limits)
     if data[:4] == DEX_MAGIC or (path.suffix.lower() == DEX_SUFFIX and data[:4] != ZIP_MAGIC):
-        package = LoadedPackage(str(path), "dex", hashes_of(data))
+        package = LoadedPackage(str(path), "dex", hashes_of(data), threads=threads)
         package.dex.append(DexSource(path.name, lambda: data))
         return package
-    pending = hashes_later(data)  # beside the archive, manifest and signature work
-    package = LoadedPackage(str(path), "apk", None)
+    pending = hashes_later(data, threads)  # beside the archive, manifest and signature work
+    package = LoadedPackage(str(path), "apk", None, threads=threads)
     budget = Budget(limits.package_bytes)
     archive = open_archive(data, limits, budget, problems=package.problems)
+    archive.threads = threads
     if keep_dex:
         archive.retain = _dex_number
     if archive.find(MANIFEST) is None and any(e.name.lower().endswith(".apk") for e in archive.entries):
@@ -297,6 +303,7 @@ def _load_bundle(
         except MemberError:
             continue  # the reader recorded why
         inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems)
+        inner.threads = package.threads
         if keep_dex:
             inner.retain = _dex_number
         apk = _open_apk(package, entry.label, inner, member=entry.label, data_hashes=functools.partial(hashes_of, blob))
@@ -337,9 +344,9 @@ def _safe_member(name: str) -> bool:
     return not pure.is_absolute() and ".." not in pure.parts and not (len(name) > 1 and name[1] == ":")
 
 
-def _load_dex_folder(path: Path, limits: Limits) -> LoadedPackage:
+def _load_dex_folder(path: Path, limits: Limits, threads: bool) -> LoadedPackage:
     """A folder of dex dumps: every regular ``*.dex`` at its top level, and its manifest if any."""
-    package = LoadedPackage(str(path), "dex-folder", None)
+    package = LoadedPackage(str(path), "dex-folder", None, threads=threads)
     for dex_path in sorted((p for p in path.iterdir() if p.suffix == DEX_SUFFIX), key=lambda p: _dex_order(p.name)):
         if _regular(package, dex_path):
             package.dex.append(DexSource(dex_path.name, functools.partial(_read_member_file, package, dex_path, limits)))

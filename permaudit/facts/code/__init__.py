@@ -145,7 +145,7 @@ def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
             data = source.read()
         except MemberError:
             continue  # the reader recorded why (over a cap, damaged, unreadable)
-        hashes = hashes_later(data)  # in a thread, beside the validation
+        hashes = hashes_later(data, package.threads)  # in a thread, beside the validation
         try:
             dex = DexFile(data, source.name)
         except DexError as exc:
