@@ -74,6 +74,26 @@ def test_dex_inflated_ahead_for_the_v1_check_records_what_a_plain_load_records(t
     assert v1.scheme == "v1" and v1.verified  # CRCs are not what v1 checks: its digests still match
 
 
+@pytest.mark.parametrize(("name", "inflated"), [("multidex_app.apk", 2), ("clean_app.apk", 1), ("loan_bundle.xapk", 0)])
+def test_load_inflates_at_most_two_dex_ahead_and_none_for_a_bundle(name: str, inflated: int) -> None:
+    """The loader inflates the first two dex files of an APK in threads while it reads the
+    signatures, and none of a bundle's splits (hundreds of splits would inflate at once)."""
+    import threading
+
+    names: list[str] = []
+    real_start = threading.Thread.start
+
+    def recording(self: threading.Thread) -> None:
+        names.append(self.name)
+        real_start(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(threading.Thread, "start", recording)
+        package = load(fixture(name), keep_dex=True, settle=False)
+    assert names.count("permaudit-inflate") == inflated
+    assert len(package.dex) >= inflated and package.settle().artifacts
+
+
 def _zip(members: list[tuple[str, bytes, int]]) -> bytes:
     import io
 

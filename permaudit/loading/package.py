@@ -257,7 +257,8 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
         if root is not None:
             roots.append(root)
     manifest = roots[0] if roots else None
-    if archive.retain is not None:  # the code stage reads these first: they inflate while the signatures are read
+    if archive.retain is not None and not member:  # the code stage reads these first: they inflate while
+        # the signatures are read. Not for the splits of a bundle: hundreds of splits would inflate at once.
         for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
             archive.read_ahead(entry)
     signing = inspect_signing(data, archive)
