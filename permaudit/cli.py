@@ -192,7 +192,7 @@ def _scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     # a worker inflates and hashes beside its analysis only where the pool leaves cores idle:
     # with every core running a worker the extra threads only contend (docs/batch.md#throughput)
-    spare_cores = not (args.scheduler or args.dask_local) and (args.jobs or _cores()) < _cores()
+    spare_cores = not (args.scheduler or args.dask_local) and args.jobs is not None and args.jobs < _cores()
     options = AuditOptions(code=not args.manifest_only, policies=tuple(args.policy) if args.policy else None,
                            category=args.category, timeout=args.timeout, max_memory=args.max_memory, threads=spare_cores)
     progress = Progress(sys.stderr)

@@ -768,7 +768,7 @@ def test_lookups_round_trip(name: str) -> None:
     assert d.find_fields("Lno/such/Class;") == [] and d.find_method(cls, "noSuchName", "()V") is None
 
 
-def test_members_named_reads_only_the_name_column() -> None:
+def test_members_named_reads_only_the_name_column(monkeypatch: pytest.MonkeyPatch) -> None:
     """find_methods/find_fields(None, name) find the name id's bytes in the raw table: a match
     in the class/proto or type columns (or straddling two columns) must not count."""
     d = dex("exprespam")
@@ -776,17 +776,31 @@ def test_members_named_reads_only_the_name_column() -> None:
         assert d.find_methods(None, name) == [m for m in range(d.method_count) if d.method(m).name == name]
     for name in {d.field(f).name for f in range(d.field_count)}:
         assert d.find_fields(None, name) == [f for f in range(d.field_count) if d.field(f).name == name]
-    # method row 0's class_idx/proto_idx spell the name id of another method: not a hit
+    # one row's class_idx/proto_idx spell the name id of another method, another row's proto and
+    # name columns straddle it: neither is a hit
     m = d.find_methods(None, "managedQuery")[0]
     sid = d._mid_i[2 * m + 1]
     data = bytearray(d._data)
     off = d.header["method_ids_off"]
-    k = 0 if m else 1
+    k, j = [i for i in range(3) if i != m][:2]
     data[off + 8 * k:off + 8 * k + 4] = sid.to_bytes(4, "little")
-    data[off + 8 * k + 2:off + 8 * k + 6] = sid.to_bytes(4, "little")  # straddling the proto and name columns
+    data[off + 8 * j + 2:off + 8 * j + 6] = sid.to_bytes(4, "little")
     crafted = DexFile(bytes(data), "crafted.dex")
     want = [i for i in range(crafted.method_count) if crafted._mid_i[2 * i + 1] == sid]
-    assert crafted.find_methods(None, "managedQuery") == want and k not in want
+    assert crafted.find_methods(None, "managedQuery") == want and k not in want and j not in want
+    # every row's class/proto columns spell it (past the walk's bound: the name column is searched itself)
+    for i in range(crafted.method_count):
+        if i != m:
+            data[off + 8 * i:off + 8 * i + 4] = sid.to_bytes(4, "little")
+    from permaudit.dex import reader as dex_reader
+
+    searched = []
+    real = dex_reader._column_matches
+    monkeypatch.setattr(dex_reader, "_column_matches", lambda column, value: searched.append(value) or real(column, value))
+    flooded = DexFile(bytes(data), "flooded.dex")
+    assert flooded.method_count - 1 > dex_reader._MISPLACED
+    named = [i for i in range(flooded.method_count) if flooded._mid_i[2 * i + 1] == sid]
+    assert flooded.find_methods(None, "managedQuery") == named and m in named and searched == [sid]
 
 
 def test_method_and_field_refs_render_as_smali() -> None:

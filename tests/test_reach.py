@@ -125,14 +125,14 @@ def test_stage_on_a_real_app_stays_within_its_bounds() -> None:
     from permaudit.dex import DexFile
     from permaudit.facts import reach as stage
 
-    decoded: list[set[tuple[int, int]]] = []
+    decoded: list[set[tuple[str, int]]] = []
     original, code = stage.extract, DexFile.code
 
     def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen: set[tuple[int, int]] = set()
+        seen: set[tuple[str, int]] = set()
 
         def counting(self: DexFile, idx: int, *a, **k):  # type: ignore[no-untyped-def]
-            seen.add((id(self), idx))
+            seen.add((self.name, idx))
             return code(self, idx, *a, **k)
 
         with pytest.MonkeyPatch.context() as inner:
@@ -140,7 +140,7 @@ def test_stage_on_a_real_app_stays_within_its_bounds() -> None:
             try:
                 return original(*args, **kwargs)
             finally:
-                decoded.append({m for _, m in seen})
+                decoded.append(seen)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stage, "extract", counted)

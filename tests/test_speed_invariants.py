@@ -94,6 +94,46 @@ def test_load_inflates_at_most_two_dex_ahead_and_none_for_a_bundle(name: str, in
     assert len(package.dex) >= inflated and package.settle().artifacts
 
 
+def test_read_ahead_stays_within_the_package_budget() -> None:
+    """A member is inflated ahead only while it and those already in flight fit the package's
+    remaining budget; past that it is read in order, where the budget refuses it as before."""
+    blob = _zip([(f"classes{n}.dex", bytes(40_000), zipfile.ZIP_DEFLATED) for n in ("", "2", "3")])
+    archive = open_archive(blob, Limits(package_bytes=100_000), Budget(100_000))
+    for entry in archive.entries:
+        archive.read_ahead(entry)
+    assert sorted(archive._ahead) == ["classes.dex", "classes2.dex"]  # a third would pass 100,000 bytes
+    problems: list = []
+    for threads in (True, False):
+        problems = []
+        archive = open_archive(blob, Limits(package_bytes=100_000), Budget(100_000), problems=problems, threads=threads)
+        for entry in archive.entries:
+            archive.read_ahead(entry)
+        got = []
+        for entry in archive.entries:
+            try:
+                got.append(len(archive.read(entry)))
+            except Exception as exc:  # noqa: BLE001 - the refusal itself is compared
+                got.append(str(exc))
+        assert got[:2] == [40_000, 40_000] and "exceeds the 100000-byte cap" in str(got[2])
+    assert [p.code for p in problems] == ["package-too-large"]
+
+
+def test_no_thread_to_be_had_means_the_work_is_done_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a memory limit starting a thread can fail: the audit then inflates and hashes in the
+    calling thread, with the same result."""
+    import threading
+
+    import permaudit
+
+    expected = permaudit.audit(fixture("multidex_app.apk")).to_dict()
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    assert permaudit.audit(fixture("multidex_app.apk")).to_dict() == expected
+
+
 def _zip(members: list[tuple[str, bytes, int]]) -> bytes:
     import io
 

@@ -125,6 +125,10 @@ def _fold(unit: int) -> int:
     return _NO_SURROGATES[unit & 0xFF] | (_NO_SURROGATES[unit >> 8] << 8)
 
 
+_WHERE_ENTRY = 32
+"""What remembering one scanned value costs beyond its indices, in index units (4 bytes): the
+array, its key and the dict slot; up to 65,536 values may be asked for."""
+
 _FIND_MAX = 24
 """Up to this many wanted values, each is found with ``str.find`` (a class scan costs about 30 finds
 of a method id on mega-multidex's code; fewer for ids whose low byte is common, hence the margin)."""
@@ -392,9 +396,10 @@ class CodeIndex:
             for m in _values_regex(frozenset(new)).finditer(units, 1):
                 found[m.group()].append(m.start())
         for ch, at in found.items():
-            if len(at) <= self._where_room:
+            cost = len(at) + _WHERE_ENTRY  # an empty answer is remembered too, and costs its dict slot
+            if cost <= self._where_room:
                 where[ch] = at
-                self._where_room -= len(at)
+                self._where_room -= cost
         got.update(found)
         return got
 

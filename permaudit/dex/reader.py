@@ -190,6 +190,24 @@ def _mutf8_encode(s: str) -> bytes:
     return s.encode("utf-8", "surrogatepass").replace(b"\x00", b"\xc0\x80")
 
 
+_MISPLACED = 64
+"""Hits of a name id off the name column that ``_members_named`` walks past one by one (a real
+table has a handful at most) before it searches the column itself."""
+
+
+def _column_matches(column: Sequence[int], value: int) -> list[int]:
+    """Indices of ``value`` in ``column``, each found by C-speed ``array.index``."""
+    words = array("I", column)
+    out: list[int] = []
+    at = -1
+    try:
+        while True:
+            at = words.index(value, at + 1)
+            out.append(at)
+    except ValueError:
+        return out
+
+
 _MATCHING_KEPT = 64
 """Most ``strings_matching`` answers a DexFile remembers (the stages ask a few dozen patterns)."""
 _INLINE_FLAGS = re.compile(rb"^\(\?[aiLmsux]+\)")
@@ -362,7 +380,7 @@ class DexFile:
         self._type_names: dict[int, str] = {}  # looked up tens of thousands of times an audit
         self._type_defs: dict[int, int] | None = None
         self._str_sorted: tuple[_Words, array[int] | None] | None = None
-        self._matching: dict[tuple[bytes, int], tuple[int, ...]] = {}  # strings_matching(), asked again by later stages
+        self._matching: dict[tuple[bytes, int], array[int]] = {}  # strings_matching(), asked again by later stages; 4 bytes an id
         self._index: CodeIndex | None = None  # built on first use of refs(), code() and the like
         self.skipped: dict[int, str] = {}
         """Methods whose body could not be walked during :meth:`refs` (method idx -> message
@@ -489,11 +507,12 @@ class DexFile:
         if not isinstance(rx.pattern, bytes):
             raise TypeError("strings_matching needs a bytes pattern (strings are matched as MUTF-8)")
         key = (rx.pattern, rx.flags)
-        hit = self._matching.get(key)
-        if hit is None:
-            hit = self._strings_matching(rx)
-            if len(self._matching) < _MATCHING_KEPT:
-                self._matching[key] = hit
+        kept = self._matching.get(key)
+        if kept is not None:
+            return kept.tolist()
+        hit = self._strings_matching(rx)
+        if len(self._matching) < _MATCHING_KEPT:
+            self._matching[key] = array("I", hit)
         return list(hit)
 
     def _strings_matching(self, rx: re.Pattern[bytes]) -> tuple[int, ...]:
@@ -616,7 +635,9 @@ class DexFile:
     def _members_named(self, table_off: int, count: int, name: str) -> list[int]:
         """Ids of the field or method ids (8-byte rows at ``table_off``) whose name is ``name``: the
         name id's 4 bytes are found with C-speed ``bytes.find`` in the raw table (hits off a
-        row's name column are passed over), no copy of the column, no int per row."""
+        row's name column are passed over), no copy of the column, no int per row. A crafted table
+        can plant such a hit in every row: past ``_MISPLACED`` of them the name column is copied
+        and searched with ``array.index`` instead, so no row costs a Python step unless it matches."""
         sid = self.find_string(name)
         if sid is None:
             return []
@@ -624,10 +645,15 @@ class DexFile:
         start = table_off + 4  # the name column of row 0
         end = table_off + 8 * count
         out: list[int] = []
+        misplaced = 0
         p = d.find(needle, start, end)
         while p >= 0:
             if not (p - start) & 7:
                 out.append((p - start) >> 3)
+            else:
+                misplaced += 1
+                if misplaced > _MISPLACED:
+                    return _column_matches(_cast(memoryview(d)[table_off:end], "I")[1::2], sid)
             p = d.find(needle, p + 1, end)
         return out
 

@@ -31,8 +31,7 @@ def rules(punycode: bool = False) -> tuple[frozenset[str], int]:
     from publicsuffixlist import PSLFILE
 
     data = Path(PSLFILE).read_bytes()
-    found = frozenset(r.rstrip().decode("utf-8", "surrogateescape").lower() for r in _RULE.findall(data))
-    found = frozenset(r for r in found if r)
+    found = frozenset(rule for r in _RULE.findall(data) if (rule := r.rstrip().decode("utf-8", "surrogateescape").lower()))
     return found, max(rule.count(".") + 1 for rule in found)
 
 
@@ -68,7 +67,7 @@ def public_suffix(host: str) -> str | None:
     if labels is None:
         return None
     depth = _public_labels(labels)
-    return ".".join(labels[-depth:]) if depth and len(labels) >= depth else None
+    return ".".join(labels[-depth:]) if depth else None
 
 
 def private_suffix(host: str) -> str | None:

@@ -61,7 +61,7 @@ def block(lines: Sequence[str], info: str = "") -> str:
     return f"{fence}{info}\n{body}\n{fence}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Cells are already escaped; a stray newline would end the row, so none is left."""
     def row(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("\n", " ") for c in cells) + " |"
@@ -74,8 +74,8 @@ def _result(result: AuditResult, lang: str, excerpts: r.Excerpts) -> str:
     facts = result.manifest
     name = (facts.label or facts.package) if facts is not None else result.path.replace("\\", "/").rsplit("/", 1)[-1]
     parts = [f"# {text(t('report.title', name=name))}", text(t("report.intro", version=result.tool_version))]
-    parts += [f"## {text(t('section.identity'))}", _table(["", ""], [[text(k), code(v, cell=True)] for k, v in r.identity(result, lang)])]
-    parts += [f"## {text(t('section.answer'))}", _table(["", ""], [[f"**{text(k)}**", text(v)] for k, v in r.answer(result, lang)])]
+    parts += [f"## {text(t('section.identity'))}", table(["", ""], [[text(k), code(v, cell=True)] for k, v in r.identity(result, lang)])]
+    parts += [f"## {text(t('section.answer'))}", table(["", ""], [[f"**{text(k)}**", text(v)] for k, v in r.answer(result, lang)])]
     parts.append(f"## {text(t('section.verdicts'))}")
     parts.append(text(r.lending_line(result, lang)))
     for policy, findings in r.by_policy(result).items():
@@ -97,7 +97,7 @@ def _result(result: AuditResult, lang: str, excerpts: r.Excerpts) -> str:
             for loc in cited))
     if result.problems:
         parts.append(f"## {text(t('section.problems'))}")
-        parts.append(_table([text(t("col.code")), text(t("col.severity")), text(t("col.message"))],
+        parts.append(table([text(t("col.code")), text(t("col.severity")), text(t("col.message"))],
                             [[code(p.code, cell=True), text(p.severity.value), text(p.message)] for p in result.problems]))
     parts += [f"## {text(t('section.limits'))}", text(t("limits.text"))]
     return "\n\n".join(p for p in parts if p)
@@ -111,7 +111,7 @@ def _profile(policy: str, findings: list, lang: str) -> str:  # type: ignore[typ
     if not findings:
         out.append(text(t("profile.no-findings")))
         return "\n\n".join(out)
-    out.append(_table(
+    out.append(table(
         [text(t("col.severity")), text(t("col.confidence")), text(t("col.rule")), text(t("col.message")), text(t("col.clauses"))],
         [[f"**{text(r.severity(f.severity, lang))}**", text(r.confidence(f.confidence.value, lang)), code(f.rule, cell=True), text(r.message(f, lang)),
           text(", ".join(f.clauses))] for f in findings],
@@ -157,7 +157,7 @@ def _finding(number: int, result: AuditResult, rule: str, evidence: tuple, more:
     first = findings[0]
     out = [f"### {number}. {text(r.rule_title(rule, lang))}: {code(rule)}"]
     out.append(f"- {text(t('finding.facts'))}: {text(first.summary)}\n- {text(t('finding.confidence'))}: {text(r.confidence(first.confidence.value, lang))}")
-    out.append(_table(
+    out.append(table(
         [text(t("col.policy")), text(t("col.severity")), text(t("col.message")), text(t("col.clauses"))],
         [[code(f.policy, cell=True), f"**{text(r.severity(f.severity, lang))}**", text(r.message(f, lang)), text(", ".join(f.clauses))] for f in findings],
     ))

@@ -185,6 +185,9 @@ class Archive:
         if (not self.threads or entry.label in self._ahead or entry.label in self._kept or entry.label in self._refused
                 or entry.method not in (STORED, DEFLATED) or not entry.sizes_known or entry.size > self.limits.member_bytes):
             return
+        in_flight = sum(self._by_label[label].size for label in self._ahead)
+        if entry.size + in_flight > self.budget.remaining:  # what is inflated ahead stays within the package's budget
+            return
         self._ahead[entry.label] = in_background(lambda: self._clean_bytes(entry), "permaudit-inflate")
 
     def _clean_bytes(self, entry: Entry) -> bytes | None:
@@ -342,7 +345,8 @@ class Archive:
 
 
 def open_archive(
-    data: bytes, limits: Limits, budget: Budget, prefix: str = "", problems: list[Problem] | None = None
+    data: bytes, limits: Limits, budget: Budget, prefix: str = "", problems: list[Problem] | None = None,
+    threads: bool = True,
 ) -> Archive:
     """Parse ``data`` as a zip. Never raises: see ``eocd``, ``error``, ``recovered`` and ``problems``.
 
@@ -351,7 +355,7 @@ def open_archive(
     for each name held more than once are recorded here; the caller judges an archive
     with no entries.
     """
-    archive = Archive(data, limits, budget, prefix, problems=[] if problems is None else problems)
+    archive = Archive(data, limits, budget, prefix, problems=[] if problems is None else problems, threads=threads)
     _read_central(archive)
     found = 0
     if archive.eocd >= 0 and len(archive.central) == min(archive.declared, limits.members):
@@ -492,7 +496,10 @@ def in_background(make: Callable[[], T], name: str) -> Callable[[], T | None]:
             pass
 
     worker = threading.Thread(target=fill, name=name, daemon=True)
-    worker.start()
+    try:
+        worker.start()
+    except RuntimeError:  # no thread to be had (a worker under its memory limit): the caller does the work
+        return lambda: None
 
     def result() -> T | None:
         worker.join()

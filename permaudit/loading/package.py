@@ -140,7 +140,7 @@ def hashes_later(data: bytes, threads: bool = True) -> Callable[[], Hashes]:
         done = hashes_of(data)
         return lambda: done
     later = in_background(lambda: hashes_of(data), "permaudit-hashes")
-    return lambda: later() or hashes_of(data)
+    return functools.cache(lambda: later() or hashes_of(data))  # asked twice (package, artifact): hashed once
 
 
 _HASH_IN_THREAD = 1 << 20
@@ -177,19 +177,18 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = 
         package = LoadedPackage(str(path), "dex", hashes_of(data), threads=threads)
         package.dex.append(DexSource(path.name, lambda: data))
         return package
-    pending = hashes_later(data, threads)  # beside the archive, manifest and signature work
     package = LoadedPackage(str(path), "apk", None, threads=threads)
     budget = Budget(limits.package_bytes)
-    archive = open_archive(data, limits, budget, problems=package.problems)
-    archive.threads = threads
+    archive = open_archive(data, limits, budget, problems=package.problems, threads=threads)
     if keep_dex:
         archive.retain = _dex_number
     if archive.find(MANIFEST) is None and any(e.name.lower().endswith(".apk") for e in archive.entries):
         suffix = path.suffix.lower()
         package.kind = suffix[1:] if suffix in BUNDLE_SUFFIXES else "bundle"
-        package.hashes = pending()
+        package.hashes = hashes_of(data)  # the bundle's artifact is listed first, before its splits are opened
         bundle = _load_bundle(package, path, package.hashes, archive, limits, budget, keep_dex)
         return bundle.settle() if settle else bundle
+    pending = hashes_later(data, threads)  # beside the manifest, signature and (with settle=False) code work
     loaded = _open_apk(package, path.name, archive, member="", data_hashes=pending)
     if loaded is None:
         raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
@@ -257,8 +256,9 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
         if root is not None:
             roots.append(root)
     manifest = roots[0] if roots else None
-    if archive.retain is not None and not member:  # the code stage reads these first: they inflate while
-        # the signatures are read. Not for the splits of a bundle: hundreds of splits would inflate at once.
+    if archive.retain is not None and not member:
+        # the code stage reads these first: they inflate while the signatures are read (not for a
+        # bundle's splits, which could be hundreds)
         for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
             archive.read_ahead(entry)
     signing = inspect_signing(data, archive)
@@ -303,8 +303,7 @@ def _load_bundle(
             blob = archive.read(entry)
         except MemberError:
             continue  # the reader recorded why
-        inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems)
-        inner.threads = package.threads
+        inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems, threads=package.threads)
         if keep_dex:
             inner.retain = _dex_number
         apk = _open_apk(package, entry.label, inner, member=entry.label, data_hashes=functools.partial(hashes_of, blob))

@@ -9,7 +9,7 @@ span whose fence is longer than any backtick run inside). Charts are left to the
 from __future__ import annotations
 
 from permaudit.formats.corpus import common as c
-from permaudit.formats.markdown import _table, code, text
+from permaudit.formats.markdown import code, table, text
 from permaudit.store import Answer, Store
 
 CODE = {"host", "domain", "certificate", "hosts", "clause", "policy", "sdk"}
@@ -25,7 +25,7 @@ def render(store: Store, *, lang: str = "en") -> str:
     parts = [f"# {t('corpus.title', n=corpus.summary.apps)}",
              t("corpus.intro", version=corpus.tool_version, store=corpus.store, schema=corpus.summary.schema_version),
              f"## {t('corpus.summary')}",
-             _table(["", ""], [[text(k), text(v)] for k, v in c.summary_rows(corpus, lang)]),
+             table(["", ""], [[text(k), text(v)] for k, v in c.summary_rows(corpus, lang)]),
              f"## {t('corpus.verdicts')}",
              _answer(corpus.answer("verdicts"), lang, heading=False),
              f"## {t('corpus.questions')}"]
@@ -45,7 +45,7 @@ def _answer(answer: Answer, lang: str, heading: bool = True) -> str:
         return "\n\n".join(parts)
     headers = [text(col.title.get(lang)) for col in q.columns]
     rows = [[code(c.cell(v), cell=True) if answer.columns[i] in CODE else text(c.cell(v)) for i, v in enumerate(r)] for r in answer.rows]
-    parts.append(_table(headers, rows))
+    parts.append(table(headers, rows))
     return "\n\n".join(parts)
 
 
@@ -64,7 +64,7 @@ def _apps(corpus: c.Corpus, lang: str) -> str:
             " ".join(code(h, cell=True) for h in app.destinations) or "-",
             text(c.verdicts_text(app, lang)), str(app.problems), path,
         ])
-    return _table(headers, rows)
+    return table(headers, rows)
 
 
 __all__ = ["render"]
