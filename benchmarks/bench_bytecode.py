@@ -157,7 +157,7 @@ def androguard_whole(path: Path) -> tuple[float, float, dict[str, object], float
 
 
 _PHASES = r"""
-import os, sys, time
+import gc, os, sys, time
 start = time.time()
 import permaudit.cli as cli
 imported = time.time()
@@ -165,6 +165,7 @@ sys.stdout = open(os.devnull, "w")
 cli.main(["audit", sys.argv[1], "--format", "json"])
 done = time.time()
 sys.stderr.write(f"{start} {imported} {done}\n")
+gc.freeze()  # as cli.entry does before it exits
 """
 
 

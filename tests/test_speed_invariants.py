@@ -17,7 +17,8 @@ from permaudit.dex import DexFile
 from permaudit.dex import index as dex_index
 from permaudit.dex.opcodes import _KIND_OPS
 from permaudit.loading import load
-from permaudit.loading.members import Budget, Limits, open_archive
+from permaudit.loading.members import Budget, Entry, Limits, open_archive
+from permaudit.model import Hashes
 
 from .conftest import fixture
 
@@ -92,6 +93,38 @@ def test_load_inflates_at_most_two_dex_ahead_and_none_for_a_bundle(name: str, in
         package = load(fixture(name), keep_dex=True, settle=False)
     assert names.count("permaudit-inflate") == inflated
     assert len(package.dex) >= inflated and package.settle().artifacts
+
+
+def test_the_file_is_hashed_once_the_first_dex_is_inflated(tmp_path: Path) -> None:
+    """The whole file's hashes wait for the first dex's read-ahead: two helpers at once would
+    take the core the loader's own work runs on. The hashes are the file's all the same."""
+    import hashlib
+    import os
+
+    from permaudit.loading import package as loader
+    from permaudit.loading.members import Archive
+
+    apk = tmp_path / "big.apk"
+    apk.write_bytes(_zip([("classes.dex", os.urandom(1 << 20), zipfile.ZIP_DEFLATED), ("assets/a", bytes(1 << 19), zipfile.ZIP_DEFLATED)]))
+    events: list[str] = []
+    inflate, hashes = Archive._clean_bytes, loader.hashes_of
+
+    def inflating(self: Archive, entry: Entry) -> bytes | None:
+        out = inflate(self, entry)
+        events.append(f"inflated {entry.name}")
+        return out
+
+    def hashing(data: bytes) -> Hashes:
+        events.append(f"hashing {len(data)}")
+        return hashes(data)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Archive, "_clean_bytes", inflating)
+        mp.setattr(loader, "hashes_of", hashing)
+        package = load(apk, keep_dex=True, settle=False).settle()
+    size = apk.stat().st_size
+    assert events.index(f"hashing {size}") > events.index("inflated classes.dex")
+    assert package.hashes is not None and package.hashes.sha256 == hashlib.sha256(apk.read_bytes()).hexdigest()
 
 
 def test_read_ahead_stays_within_the_package_budget() -> None:

@@ -25,7 +25,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any, Self
@@ -35,6 +34,7 @@ from permaudit.batch.jobs import outcome as outcome_of
 from permaudit.batch.local import LocalPool
 from permaudit.errors import PermauditError, one_line
 from permaudit.loading.walk import is_dex_folder
+from permaudit.model.record import record
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the scheduler before giving up: a typo in the address should fail fast."""
@@ -161,7 +161,7 @@ class DaskPool:
                 client.cancel(list(running), force=True)
 
 
-@dataclass(frozen=True)
+@record
 class Shipped:
     """An input's bytes, for a worker that cannot read the input: a file, or a dex-dump folder's top-level files."""
 

@@ -6,13 +6,13 @@ import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from permaudit.audit import audit, failed_result, status_of
 from permaudit.loading import DEFAULT_LIMITS
 from permaudit.loading.walk import special_kind
 from permaudit.model import AuditResult, Problem, Severity, Stage, Status
+from permaudit.model.record import record
 
 DEFAULT_TIMEOUT = 600.0
 """Seconds one input may take: ten minutes, 250 times the biggest multidex app we measure."""
@@ -21,7 +21,7 @@ DEFAULT_MAX_MEMORY = 4096
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class AuditOptions:
     """What every job of a scan is audited with (the arguments of ``permaudit.audit``) and its limits."""
 
@@ -34,7 +34,7 @@ class AuditOptions:
     """``permaudit.audit``'s ``threads``: False when the workers keep every core busy themselves."""
 
 
-@dataclass(frozen=True)
+@record
 class Job:
     """One input to audit: its path, and the SHA-256 key that identifies it across names and runs."""
 
@@ -43,7 +43,7 @@ class Job:
     options: AuditOptions
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """What one job gave: the result (``FAILED`` with the reason when the worker was stopped) and its time."""
 

@@ -18,25 +18,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
 
 from permaudit.batch.jobs import Job, Outcome, audit_job, rescue_job, rescued, stopped
+from permaudit.model.record import record
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _START_LIMIT = 120.0
 """Seconds a new worker may take to be ready (a fresh interpreter on a loaded machine)."""
 
 
-@dataclass(frozen=True)
+@record
 class _Worker:
     process: BaseProcess
     conn: Connection
 
 
-@dataclass(frozen=True)
+@record
 class _Task:
     worker: _Worker
     job: Job

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +28,7 @@ from permaudit.batch.jobs import (
 from permaudit.batch.tally import Tally
 from permaudit.loading import Refused, discover
 from permaudit.model import Problem, Severity, Stage
+from permaudit.model.record import record
 
 if TYPE_CHECKING:
     from permaudit.batch.sinks import Sink
@@ -51,7 +51,7 @@ class Observer(Protocol):
         """An input was not audited: ``why`` is ``duplicate`` or ``recorded`` (held from an earlier run)."""
 
 
-@dataclass(frozen=True)
+@record
 class ScanSummary:
     inputs: int
     """Inputs found under the paths."""

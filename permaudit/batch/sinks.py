@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
 from permaudit.batch.jobs import Outcome
 from permaudit.errors import PermauditError
 from permaudit.loading.walk import special_kind
+from permaudit.model.record import record
 from permaudit.store import Store
 
 
@@ -85,7 +85,7 @@ class JsonlLog:
             self._held.setdefault(key, path)
 
 
-@dataclass(frozen=True)
+@record
 class _Raw:
     """JSON text already made (the result's, by the worker), written into the line as it is."""
 

@@ -15,13 +15,13 @@ import functools
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import chain, compress, islice, repeat
 from operator import add, and_, gt, itemgetter, lshift, or_, rshift
 
 from permaudit.dex.index import gc_paused
 from permaudit.dex.opcodes import _LITTLE, _cast
 from permaudit.dex.reader import CLASS_DATA_ITEM, NO_INDEX, DexFile
+from permaudit.model.record import record
 
 __all__ = ["DexDamage", "validate"]
 
@@ -42,7 +42,7 @@ _NAMED = 5
 """Offenders named one by one per check; the rest are counted in one more line."""
 
 
-@dataclass(frozen=True)
+@record
 class DexDamage:
     """One damaged part of a dex; ``message`` is one line naming the dex and where."""
 

@@ -29,7 +29,6 @@ import io
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from importlib import resources
 
 from permaudit.data import load
@@ -49,6 +48,7 @@ from permaudit.model.category import (
     CategorySignal,
     CategoryStrength,
 )
+from permaudit.model.record import record
 
 MAX_CLUES = 10
 """Clues kept in the signal; the rest are counted in ``more``."""
@@ -84,7 +84,7 @@ _KIND_ORDER = [CategoryClueKind.LENDING, CategoryClueKind.KYC, CategoryClueKind.
 # ---------------------------------------------------------------------------- vocabulary
 
 
-@dataclass(frozen=True)
+@record
 class _Term:
     term: str
     kind: CategoryClueKind

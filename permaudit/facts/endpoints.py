@@ -53,6 +53,7 @@ from permaudit.model.endpoints import (
     ServerOwner,
     SourceKind,
 )
+from permaudit.model.record import record
 
 MAX_ENDPOINTS = 2000
 """Distinct endpoints kept; past it the rest are counted in ``capped``."""
@@ -141,7 +142,7 @@ def extract(package: LoadedPackage, dexes: list[tuple[str, DexFile]]) -> Endpoin
 # ---------------------------------------------------------------------------- values
 
 
-@dataclass(frozen=True)
+@record
 class Parsed:
     kind: EndpointKind
     value: str
@@ -450,7 +451,7 @@ def _scan_dex(found: _Collector, name: str, dex: DexFile, problems: list[Problem
 # ---------------------------------------------------------------------------- network APIs
 
 
-@dataclass(frozen=True)
+@record
 class _Api:
     """One modelled network API (``data/http_apis.json``), as one dex names it."""
 
@@ -529,7 +530,7 @@ def _apis(dex: DexFile) -> dict[int, _Api]:
 # ---------------------------------------------------------------------------- Retrofit
 
 
-@dataclass(frozen=True)
+@record
 class _Base:
     """A Retrofit base URL: its text (``{?}`` for unknown pieces) and the ``baseUrl`` call it reaches."""
 
@@ -539,7 +540,7 @@ class _Base:
     api: str
 
 
-@dataclass(frozen=True)
+@record
 class _RetrofitMethod:
     member: str
     location: CodeLocation

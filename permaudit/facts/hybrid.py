@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from permaudit.data import load
 from permaudit.loading import member_name
 from permaudit.model import HybridEvidence
+from permaudit.model.record import record
 
 DETAIL_MAX = 120
 PICKER = "picker"
@@ -24,7 +24,7 @@ _SPACE = re.compile(r"\s+")
 _GLOB = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
 
 
-@dataclass(frozen=True)
+@record
 class _Signature:
     framework: str
     category: str

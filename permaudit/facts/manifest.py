@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from lxml import etree
 
@@ -28,6 +27,7 @@ from permaudit.model import (
     Problem,
 )
 from permaudit.model.manifest import PermissionDefiner
+from permaudit.model.record import record
 
 NS = "{http://schemas.android.com/apk/res/android}"
 PERMISSION_ELEMENTS = ("uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m")
@@ -218,7 +218,7 @@ def _definer(name: str, defined: dict[str, str]) -> tuple[PermissionDefiner, str
     return PermissionDefiner.OTHER, ""
 
 
-@dataclass(frozen=True)
+@record
 class _SdkRange:
     """Device API levels the app installs on: ``minSdkVersion`` up to ``<uses-sdk android:maxSdkVersion>``."""
 
@@ -226,7 +226,7 @@ class _SdkRange:
     high: int | None
 
 
-@dataclass(frozen=True)
+@record
 class _Source:
     """One manifest to read permissions from, with the device range that applies to it."""
 

@@ -31,6 +31,7 @@ from permaudit.model.paths import (
     SinkKind,
     SitePaths,
 )
+from permaudit.model.record import record
 
 MAX_DEPTH = 10
 """Edges between methods on one path."""
@@ -53,7 +54,7 @@ ALL = -1
 """Seed: every parameter (and ``this``) carries the value (thread and callback bodies)."""
 
 
-@dataclass(frozen=True)
+@record
 class _SinkSpec:
     kind: SinkKind
     role: str
@@ -102,7 +103,7 @@ class _Node:
     serialised: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class _Table:
     """``data/sinks.json``, indexed for the look-ups of the search."""
 

@@ -38,6 +38,7 @@ from permaudit.model.reach import (
     ReachStep,
     SiteReach,
 )
+from permaudit.model.record import record
 
 MAX_DEPTH = 10
 """Edges from a contacts read back to an entry point."""
@@ -86,7 +87,7 @@ def _keyword(text: str, words: Iterable[str]) -> str:
     return next((w for w in words if w in low), "")
 
 
-@dataclass(frozen=True)
+@record
 class _Component:
     """A manifest component as an entry point: its kind here and its class."""
 

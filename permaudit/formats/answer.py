@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import TYPE_CHECKING
 
+from permaudit.formats import jsontext
 from permaudit.model import visible
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def render_answer(answer: Answer, fmt: str) -> str:
     if fmt == "json":
         rows = [dict(zip(answer.columns, row)) for row in answer.rows]
         document = {"question": answer.question.id, "columns": list(answer.columns), "rows": rows}
-        return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return jsontext.dumps(document, sort_keys=True) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -10,9 +10,9 @@ unless the caller passes one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
+from permaudit.formats import jsontext
 from permaudit.model import SCHEMA_VERSION, AuditResult
 from permaudit.version import __version__
 
@@ -25,4 +25,4 @@ def render(results: Sequence[AuditResult], *, timestamp: str = "", **_: object) 
     }
     if timestamp:
         document["generated_at"] = timestamp
-    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(document, sort_keys=True) + "\n"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import cast
 
 from permaudit.data import load
@@ -20,6 +19,7 @@ from permaudit.model import AuditResult, CodeLocation, Stage
 from permaudit.model.code import short_api, short_class
 from permaudit.model.findings import Evidence, EvidenceKind, Finding
 from permaudit.model.policy import Clause, PolicySeverity, Profile, Verification
+from permaudit.model.record import record
 from permaudit.policy import PolicyError, profile
 
 LANGS = ("en", "zh")
@@ -28,7 +28,7 @@ ExcerptKey = tuple[str, str, str, str, int]
 """(dex, class descriptor, method, method descriptor, offset)."""
 
 
-@dataclass(frozen=True)
+@record
 class Line:
     """One instruction of an excerpt: its offset in code units, smali-like text, whether it is the one cited."""
 
@@ -227,7 +227,7 @@ def message(finding: Finding, lang: str = "en") -> str:
 # --------------------------------------------------------------------------- evidence chains
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """One link of an evidence chain: what it is, where, and (for the endpoint) whose server."""
 

@@ -1,6 +1,6 @@
 """SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning, VS Code's SARIF viewer...).
 
-One run per invocation, built as plain dicts and written by ``json.dumps``, never by string
+One run per invocation, built as plain dicts and written by ``jsontext.dumps``, never by string
 concatenation. The mapping (docs/output-formats.md, section ``sarif``):
 
 - ``tool.driver.rules[]``: one rule per finding type id that occurs (``contacts.bulk-read``),
@@ -20,13 +20,12 @@ concatenation. The mapping (docs/output-formats.md, section ``sarif``):
   ``invocations[0].toolExecutionNotifications``; ``executionSuccessful`` is false when a package failed.
 
 Every string taken from a package goes through ``model.visible`` (SARIF is shown in web UIs
-and editors, where a bidi override would reorder a line), and ``json.dumps`` does the escaping.
+and editors, where a bidi override would reorder a line), and ``json``'s own escaping function does it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from urllib.parse import quote
 
 from permaudit.data import category_rank, load
 from permaudit.findings import finding_types
+from permaudit.formats import jsontext
 from permaudit.model import AuditResult, Problem, Severity, Status, visible
 from permaudit.model.code import CodeLocation
 from permaudit.model.findings import Evidence, Finding
@@ -58,11 +58,11 @@ LANGUAGES = {"en": "en-US", "zh": "zh-CN"}
 
 def render(results: Sequence[AuditResult], *, timestamp: str = "", lang: str = "en", **_: object) -> str:
     """The SARIF log of ``results``; ``lang`` (``en``, ``zh``) chooses the messages and rule titles."""
-    return json.dumps(document(results, timestamp=timestamp, lang=lang), indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(document(results, timestamp=timestamp, lang=lang)) + "\n"
 
 
 def document(results: Sequence[AuditResult], *, timestamp: str = "", lang: str = "en") -> dict[str, Any]:
-    """The SARIF log as plain dicts (``render`` is ``json.dumps`` of it)."""
+    """The SARIF log as plain dicts (``render`` writes it as indented JSON)."""
     rule_ids = sorted({f.rule for r in results for f in r.findings}, key=_rule_order)
     index = {rule: i for i, rule in enumerate(rule_ids)}
     driver: dict[str, Any] = {"name": "permaudit", "version": __version__, "semanticVersion": __version__}

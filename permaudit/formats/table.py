@@ -17,7 +17,6 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 from permaudit.data import category_rank
 from permaudit.formats.report import (
@@ -47,6 +46,7 @@ from permaudit.model import (
     Stage,
     visible,
 )
+from permaudit.model.record import record
 
 MIN_WRAP = 16
 """No wrapped column gets narrower than this."""
@@ -67,7 +67,7 @@ def _terminal_width() -> int:
     return shutil.get_terminal_size().columns
 
 
-@dataclass(frozen=True)
+@record
 class _Out:
     lang: str
     width: int

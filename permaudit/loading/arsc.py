@@ -13,9 +13,9 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from permaudit.errors import ArscError
+from permaudit.model.record import record
 
 RES_STRING_POOL = 0x0001
 RES_TABLE = 0x0002
@@ -137,7 +137,7 @@ def _string(data: bytes, pool: int, index: int) -> str:
     return _decode(data, pool + strings_start + struct.unpack_from("<I", data, pool + header_size + 4 * index)[0], flags)
 
 
-@dataclass(frozen=True)
+@record
 class GlobalPool:
     """The global string pool of a resource table, laid out so its bytes can be searched and a
     hit mapped back to its string without decoding the pool."""

@@ -33,6 +33,7 @@ from typing import TypeVar
 
 from permaudit.errors import MemberError
 from permaudit.model import Problem, Severity
+from permaudit.model.record import record
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ _OUT = 1 << 20  # most inflated bytes asked of zlib at a time
 _MiB = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Caps on what one package may make the reader inflate; exceeding one is a ``partial`` problem.
 
@@ -175,8 +176,9 @@ class Archive:
             self._spend(entry, len(clean))
         return clean
 
-    def read_ahead(self, entry: Entry) -> None:
-        """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next :meth:`read`.
+    def read_ahead(self, entry: Entry) -> Callable[[], object] | None:
+        """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next
+        :meth:`read`; return a call that waits until it is done, or None when it was not started.
 
         Only a member that reads cleanly (local header agreeing, inside the caps, size and
         CRC as declared) is taken from there; any other is read again by ``read`` itself,
@@ -184,11 +186,12 @@ class Archive:
         """
         if (not self.threads or entry.label in self._ahead or entry.label in self._kept or entry.label in self._refused
                 or entry.method not in (STORED, DEFLATED) or not entry.sizes_known or entry.size > self.limits.member_bytes):
-            return
+            return None
         in_flight = sum(self._by_label[label].size for label in self._ahead)
         if entry.size + in_flight > self.budget.remaining:  # what is inflated ahead stays within the package's budget
-            return
-        self._ahead[entry.label] = in_background(lambda: self._clean_bytes(entry), "permaudit-inflate")
+            return None
+        started = self._ahead[entry.label] = in_background(lambda: self._clean_bytes(entry), "permaudit-inflate")
+        return started
 
     def _clean_bytes(self, entry: Entry) -> bytes | None:
         """The member's bytes when ``chunks`` would read them without a note, refusal or damage;
@@ -483,14 +486,17 @@ def _labelled(archive: Archive, entries: list[Entry]) -> list[Entry]:
 __all__ = ["Archive", "Budget", "Entry", "Limits", "LocalHeader", "in_background", "member_name", "open_archive"]
 
 
-def in_background(make: Callable[[], T], name: str) -> Callable[[], T | None]:
-    """Run ``make`` in a daemon thread; the returned call waits for its value. ``None`` when the
-    thread ran out of memory: the caller then does the work itself, in the foreground, where a
-    memory limit is met and reported (a thread's exception would only be a traceback on stderr)."""
+def in_background(make: Callable[[], T], name: str, after: Callable[[], object] | None = None) -> Callable[[], T | None]:
+    """Run ``make`` in a daemon thread, once ``after`` (other background work) has returned; the
+    returned call waits for its value. ``None`` when the thread ran out of memory: the caller then
+    does the work itself, in the foreground, where a memory limit is met and reported (a thread's
+    exception would only be a traceback on stderr)."""
     box: list[T] = []
 
     def fill() -> None:
         try:
+            if after is not None:
+                after()
             box.append(make())
         except MemoryError:
             pass

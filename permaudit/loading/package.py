@@ -22,6 +22,7 @@ from lxml import etree
 
 from permaudit.errors import ArscError, InputError, MemberError, one_line
 from permaudit.model import Artifact, Hashes, Problem, Severity, Signing
+from permaudit.model.record import record
 
 from . import arsc
 from .manifest_xml import parse_manifest
@@ -34,14 +35,14 @@ MANIFEST = "AndroidManifest.xml"
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True)
+@record
 class DexSource:
     """A dex file inside the package, inflated only when the bytecode stage asks for it."""
 
     name: str
     """``classes2.dex``, or ``split_feature.apk!classes.dex`` for a split."""
     read: Callable[[], bytes]
-    ahead: Callable[[], None] | None = None
+    ahead: Callable[[], object] | None = None
     """Start inflating it in the background, for the next ``read`` (a zip member only)."""
 
 
@@ -132,14 +133,14 @@ def _read_or_empty(archive: Archive, entry: Entry) -> bytes:
         return b""
 
 
-def hashes_later(data: bytes, threads: bool = True) -> Callable[[], Hashes]:
+def hashes_later(data: bytes, threads: bool = True, after: Callable[[], object] | None = None) -> Callable[[], Hashes]:
     """``hashes_of(data)`` computed in a background thread (hashlib releases the GIL on large
-    buffers, so it runs beside the caller's work); call the result to wait for it. ``threads=False``:
-    computed at once, here."""
+    buffers, so it runs beside the caller's work), once ``after`` has returned; call the result to
+    wait for it. ``threads=False``: computed at once, here."""
     if not threads or len(data) < _HASH_IN_THREAD:
         done = hashes_of(data)
         return lambda: done
-    later = in_background(lambda: hashes_of(data), "permaudit-hashes")
+    later = in_background(lambda: hashes_of(data), "permaudit-hashes", after)
     return functools.cache(lambda: later() or hashes_of(data))  # asked twice (package, artifact): hashed once
 
 
@@ -188,7 +189,14 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = 
         package.hashes = hashes_of(data)  # the bundle's artifact is listed first, before its splits are opened
         bundle = _load_bundle(package, path, package.hashes, archive, limits, budget, keep_dex)
         return bundle.settle() if settle else bundle
-    pending = hashes_later(data, threads)  # beside the manifest, signature and (with settle=False) code work
+    first: Callable[[], object] | None = None
+    if keep_dex:  # the code stage reads these first: they inflate while the manifest and signatures are read
+        for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
+            started = archive.read_ahead(entry)
+            first = first or started
+    # beside the manifest, signature and (with settle=False) code work, once the first dex is
+    # inflated: two helpers at once would take the core the caller's own work runs on
+    pending = hashes_later(data, threads, after=first)
     loaded = _open_apk(package, path.name, archive, member="", data_hashes=pending)
     if loaded is None:
         raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
@@ -256,11 +264,6 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
         if root is not None:
             roots.append(root)
     manifest = roots[0] if roots else None
-    if archive.retain is not None and not member:
-        # the code stage reads these first: they inflate while the signatures are read (not for a
-        # bundle's splits, which could be hundreds)
-        for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
-            archive.read_ahead(entry)
     signing = inspect_signing(data, archive)
     split = manifest.get("split", "") if manifest is not None else ""
     return LoadedApk(name, data_hashes, archive, manifest, split, signing, roots[1:])

@@ -264,11 +264,18 @@ class _Section:
     start: int
     size: int
     attrs: list[tuple[str, str]]
+    _first: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    """Lower-cased name -> first value, made on the first :meth:`get` (a v1 check asks each of
+    hundreds of sections for up to four digests)."""
 
     def get(self, name: str) -> str | None:
         """First value of an attribute, names compared without case (as apksig does)."""
-        name = name.lower()
-        return next((v for k, v in self.attrs if k.lower() == name), None)
+        first = self._first
+        if first is None:
+            first = self._first = {}
+            for key, value in self.attrs:
+                first.setdefault(key.lower(), value)
+        return first.get(name.lower())
 
     @property
     def name(self) -> str | None:

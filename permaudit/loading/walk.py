@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from permaudit.model import Problem, Severity
+from permaudit.model.record import record
 
 APK_SUFFIXES = (".apk",)
 BUNDLE_SUFFIXES = (".xapk", ".apks", ".apkm")
@@ -16,7 +16,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 DEX_MAGIC = b"dex\n"
 
 
-@dataclass(frozen=True)
+@record
 class Refused:
     """A path the walk will not open, and why."""
 

@@ -13,9 +13,9 @@ disagreement stays visible. Vocabulary, rule and known errors: ``data/category.j
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from permaudit.model.common import visible
+from permaudit.model.record import record
 
 
 class CategoryStrength(enum.StrEnum):
@@ -74,7 +74,7 @@ IDENTITY_SOURCES = frozenset({CategoryClueSource.LABEL, CategoryClueSource.PACKA
 """The developer chose these together: together they count as one source."""
 
 
-@dataclass(frozen=True)
+@record
 class CategoryClue:
     """One piece of text that makes the package look like a lending app."""
 
@@ -95,7 +95,7 @@ class CategoryClue:
         object.__setattr__(self, "where", visible(self.where))
 
 
-@dataclass(frozen=True)
+@record
 class CategorySignal:
     """Whether the package looks like an app of ``category``, with the clues: a signal with
     evidence, not a classification (see the module docstring)."""

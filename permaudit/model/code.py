@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from permaudit.model.common import Hashes
+from permaudit.model.record import record
 
 if TYPE_CHECKING:  # endpoints.py imports CodeLocation and Attribution from here
     from permaudit.model.endpoints import EndpointFacts
@@ -25,7 +25,7 @@ class Owner(enum.StrEnum):
     """Neither: obfuscated or unrecognised code, never assumed to be the developer's own."""
 
 
-@dataclass(frozen=True)
+@record
 class Attribution:
     """Whose code it is: the app's own, a named library (``data/libraries*.tsv``), or unknown."""
 
@@ -40,7 +40,7 @@ class Attribution:
     check it; for first-party code, which package made it the app's own."""
 
 
-@dataclass(frozen=True)
+@record
 class CodeLocation:
     """An instruction a person can find again with baksmali or dexdump."""
 
@@ -70,7 +70,7 @@ def short_api(api: str) -> str:
     return short_class(owner) + "." + rest.split("(", 1)[0] if rest else api
 
 
-@dataclass(frozen=True)
+@record
 class AccessSite:
     """A place where the code reads personal data (or lets the user pick one contact)."""
 
@@ -95,7 +95,7 @@ class AccessSite:
     @<offset>`` of the wrapper's own read, which this one repeats. Count reads without ``via``."""
 
 
-@dataclass(frozen=True)
+@record
 class DataReference:
     """Code that names a personal-data URI that no read was found to use.
 
@@ -109,7 +109,7 @@ class DataReference:
     attribution: Attribution
 
 
-@dataclass(frozen=True)
+@record
 class PermissionRequest:
     """A runtime permission request or check, with the permission strings it names."""
 
@@ -119,7 +119,7 @@ class PermissionRequest:
     attribution: Attribution
 
 
-@dataclass(frozen=True)
+@record
 class HybridEvidence:
     """Contacts access by a cross-platform framework, found in assets, native strings or plugin classes."""
 
@@ -132,7 +132,7 @@ class HybridEvidence:
     detail: str
 
 
-@dataclass(frozen=True)
+@record
 class DexInfo:
     """One dex file that was read, with its hashes."""
 
@@ -142,7 +142,7 @@ class DexInfo:
     methods: int
 
 
-@dataclass(frozen=True)
+@record
 class CodeFacts:
     """What the bytecode and assets show the app does."""
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+
+from permaudit.model.record import record
 
 
 class Status(str, enum.Enum):
@@ -45,7 +46,7 @@ class Severity(str, enum.Enum):
         return list(Severity).index(self)
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """Something that could not be read, or was read despite an anomaly, as data rather than an exception."""
 
@@ -63,7 +64,7 @@ class Problem:
         object.__setattr__(self, "message", visible(self.message))
 
 
-@dataclass(frozen=True)
+@record
 class Hashes:
     """Digests and size of one file, so anyone can check they hold the same bytes."""
 

@@ -8,9 +8,9 @@ data is sent there (the read-to-send paths are a later step). See ``docs/endpoin
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from permaudit.model.code import Attribution, CodeLocation
+from permaudit.model.record import record
 
 
 class EndpointKind(str, enum.Enum):
@@ -73,7 +73,7 @@ class IpScope(str, enum.Enum):
     """Unspecified, multicast, documentation and other reserved ranges."""
 
 
-@dataclass(frozen=True)
+@record
 class EndpointSource:
     """One place the endpoint is named, precise enough to find it again."""
 
@@ -102,7 +102,7 @@ class EndpointSource:
     """``GET``, ``POST``... when the API fixes it (Retrofit annotation, Apache ``HttpPost``, Volley's method argument)."""
 
 
-@dataclass(frozen=True)
+@record
 class Endpoint:
     """A server the package names, de-duplicated over every place it is found."""
 
@@ -135,7 +135,7 @@ class Endpoint:
     source_count: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class FilteredCount:
     """Values matched as URLs and left out on purpose, counted per reason (``data/endpoint_filters.json``)."""
 
@@ -146,7 +146,7 @@ class FilteredCount:
     """The first value filtered for this reason (in the order the package was read)."""
 
 
-@dataclass(frozen=True)
+@record
 class EndpointFacts:
     """Every endpoint a package names, what was filtered, and any cap that was reached."""
 

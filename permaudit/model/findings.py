@@ -10,10 +10,10 @@ and stays apart from severity, as bandit keeps them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from permaudit.model.code import CodeLocation
 from permaudit.model.policy import PolicySeverity
+from permaudit.model.record import record
 
 
 class FindingConfidence(enum.StrEnum):
@@ -48,7 +48,7 @@ class EvidenceKind(enum.StrEnum):
     """Nothing of the category was read in the code analysed (``text`` says how much was analysed)."""
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """One item of evidence, short enough for a table, exact enough to re-check."""
 
@@ -62,7 +62,7 @@ class Evidence:
     """For a path with an endpoint: whose server it is (``app``, ``third-party``, ``unknown``)."""
 
 
-@dataclass(frozen=True)
+@record
 class Observation:
     """What the facts show for one finding type and data category of one app."""
 
@@ -77,7 +77,7 @@ class Observation:
     """Evidence items beyond those kept (at most ``MAX_EVIDENCE`` in observe.py)."""
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """An observation judged under one policy profile: its severity there and the clauses it cites.
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from permaudit.model.common import Hashes
+from permaudit.model.record import record
 
 
-@dataclass(frozen=True)
+@record
 class Certificate:
     """A signer certificate, with the schemes under which it verifies."""
 
@@ -22,7 +21,7 @@ class Certificate:
     schemes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class SchemeCheck:
     """Whether one APK signature scheme is present and verifies."""
 
@@ -32,7 +31,7 @@ class SchemeCheck:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Signing:
     """What the signatures of one APK prove about who built it."""
 
@@ -40,7 +39,7 @@ class Signing:
     certificates: tuple[Certificate, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Artifact:
     """One file read as part of the package: the container, each split APK, each dex."""
 

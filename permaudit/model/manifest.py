@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from permaudit.model.record import record
 
 
 class PermissionDefiner(str, enum.Enum):
@@ -21,7 +22,7 @@ class PermissionDefiner(str, enum.Enum):
     no platform permission is spelled so, and Android grants nothing for it."""
 
 
-@dataclass(frozen=True)
+@record
 class Permission:
     """One requested permission entry, with the device API levels on which Android requests it.
 
@@ -71,7 +72,7 @@ class Permission:
         return str(low) if low == high else f"{low}-{high}"
 
 
-@dataclass(frozen=True)
+@record
 class DeclaredPermission:
     """A ``<permission>`` the app defines for others to hold."""
 
@@ -79,7 +80,7 @@ class DeclaredPermission:
     protection_level: str
 
 
-@dataclass(frozen=True)
+@record
 class Component:
     """An activity, activity-alias, service, receiver or provider."""
 
@@ -100,7 +101,7 @@ class Component:
     """For an ``activity-alias``: the activity it starts (``android:targetActivity``, resolved against the package)."""
 
 
-@dataclass(frozen=True)
+@record
 class ManifestFacts:
     """What the manifest says, read once."""
 

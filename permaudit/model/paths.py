@@ -7,10 +7,10 @@ read returns to a send API along these calls; it does not prove what happens at 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from permaudit.model.code import CodeLocation
 from permaudit.model.endpoints import Endpoint
+from permaudit.model.record import record
 
 
 class SinkKind(enum.StrEnum):
@@ -70,7 +70,7 @@ class Outcome(enum.StrEnum):
     """The read's method could not be found or decoded, or the package budget was spent."""
 
 
-@dataclass(frozen=True)
+@record
 class PathStep:
     """One method on a path, in the order the data goes."""
 
@@ -95,7 +95,7 @@ class PathStep:
         return f"{self.class_name}->{self.method}{self.descriptor}"
 
 
-@dataclass(frozen=True)
+@record
 class Sink:
     """The send API a path ends at."""
 
@@ -111,7 +111,7 @@ class Sink:
     """For a stream: the write that puts the data into it (``invoke-virtual {v1, v2}, Ljava/io/OutputStream;->write([B)V`` at 0x2a)."""
 
 
-@dataclass(frozen=True)
+@record
 class SendPath:
     """One path from a read to a send API."""
 
@@ -126,7 +126,7 @@ class SendPath:
     """Serialising calls the value goes through on the way (``Lorg/json/JSONObject;->put``, Gson ``toJson``, ``FormBody$Builder.add``...)."""
 
 
-@dataclass(frozen=True)
+@record
 class SitePaths:
     """The search from one read site."""
 
@@ -145,7 +145,7 @@ class SitePaths:
     the store, and whether that is sent, is not followed."""
 
 
-@dataclass(frozen=True)
+@record
 class PathFacts:
     """Read-to-send paths for every read site, contacts first."""
 

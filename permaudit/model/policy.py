@@ -11,7 +11,8 @@ source (docs/policies.md).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from permaudit.model.record import record
 
 
 class Verification(enum.StrEnum):
@@ -51,7 +52,7 @@ class PolicySeverity(enum.StrEnum):
         return {"info": 0, "warning": 1, "violation": 2}[self.value]
 
 
-@dataclass(frozen=True)
+@record
 class Localized:
     """A short text in English and Chinese; ``zh`` may be empty where no Chinese form is kept."""
 
@@ -63,7 +64,7 @@ class Localized:
         return (self.zh if lang == "zh" else "") or self.en
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """The instrument a clause comes from, and where its text was read."""
 
@@ -79,7 +80,7 @@ class Source:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Clause:
     """One article, paragraph or policy sentence, with the text as read and how well it was verified."""
 
@@ -105,7 +106,7 @@ class Clause:
     """The clause id of the version that replaced it."""
 
 
-@dataclass(frozen=True)
+@record
 class ProhibitedPermission:
     """A permission a store policy forbids, with the day it was added to the list."""
 
@@ -115,7 +116,7 @@ class ProhibitedPermission:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Condition:
     """Facts of the app a verdict needs besides the finding (all must hold); empty means always."""
 
@@ -127,7 +128,7 @@ class Condition:
     """For ``*.prohibited-permission``: the list the finding is checked against."""
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     """What a profile makes of one finding type: a severity, the clauses behind it, a message."""
 
@@ -150,7 +151,7 @@ class _Keep(dict[str, str]):
         return "{" + key + "}"
 
 
-@dataclass(frozen=True)
+@record
 class Profile:
     """One policy profile: who it judges, the clauses it cites and its verdict table."""
 

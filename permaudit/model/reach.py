@@ -8,9 +8,9 @@ runs, nor that the user had not agreed to a policy by then.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from permaudit.model.code import CodeLocation
+from permaudit.model.record import record
 
 TIMING_CAVEAT = ("Static analysis cannot prove timing: a path shows the code can run the read from this entry "
                  "point, not that it runs, nor when relative to the user's consent.")
@@ -88,7 +88,7 @@ class ClueSource(enum.StrEnum):
     """A layout the activity's code names by id holds a ``WebView``."""
 
 
-@dataclass(frozen=True)
+@record
 class ConsentClue:
     """One reason an activity looks like a consent screen."""
 
@@ -99,7 +99,7 @@ class ConsentClue:
     """The keyword found in it (``data/reach.json``); ``WebView`` for a layout."""
 
 
-@dataclass(frozen=True)
+@record
 class ConsentScreen:
     """An activity that looks like a consent or privacy-policy screen."""
 
@@ -110,7 +110,7 @@ class ConsentScreen:
     clues: tuple[ConsentClue, ...]
 
 
-@dataclass(frozen=True)
+@record
 class EntryPoint:
     """A method the framework runs for a manifest component."""
 
@@ -126,7 +126,7 @@ class EntryPoint:
         return f"{self.class_name}->{self.method}{self.descriptor}"
 
 
-@dataclass(frozen=True)
+@record
 class ReachStep:
     """One method on a path, from the entry point to the read."""
 
@@ -160,7 +160,7 @@ class ReachStep:
         return self.location.signature
 
 
-@dataclass(frozen=True)
+@record
 class SiteReach:
     """The backward search from one read site to the entry points."""
 
@@ -182,7 +182,7 @@ class SiteReach:
     methods_visited: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class ReachFacts:
     """Reachability from entry points for every read site, contacts first."""
 

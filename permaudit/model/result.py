@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 from permaudit.model.category import CategorySignal
@@ -21,11 +20,12 @@ from permaudit.model.findings import Finding
 from permaudit.model.identity import Artifact, Signing
 from permaudit.model.manifest import ManifestFacts
 from permaudit.model.policy import PolicySeverity
+from permaudit.model.record import record
 
 SCHEMA_VERSION = "2.1"
 
 
-@dataclass(frozen=True)
+@record
 class AuditResult:
     """Everything permaudit learned about one package."""
 

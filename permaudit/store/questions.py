@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from permaudit.errors import PermauditError
 from permaudit.model.policy import Localized
+from permaudit.model.record import record
 
 Value = int | float | str | bytes | None
 
@@ -23,7 +23,7 @@ class StoreError(PermauditError):
     """The store cannot be opened, written or asked: the message is one line naming the file or question."""
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """A named parameter of a question's SQL (``:min_apps``), with its default and bounds."""
 
@@ -47,7 +47,7 @@ class Param:
         return value
 
 
-@dataclass(frozen=True)
+@record
 class Column:
     """One column of an answer: the SQL result column's name and its heading in each language."""
 
@@ -55,7 +55,7 @@ class Column:
     title: Localized
 
 
-@dataclass(frozen=True)
+@record
 class Question:
     """A question a regulator asks of a corpus, answered by one SQL query."""
 
@@ -80,7 +80,7 @@ class Question:
         return {name: p.check(given[name]) if name in given else p.default for name, p in known.items()}
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     """The rows a question returned, with the parameters it was asked with."""
 

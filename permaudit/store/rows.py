@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
 
 from permaudit.model.code import CodeLocation
+from permaudit.model.record import record
 from permaudit.model.result import AuditResult
 
 Row = tuple[object, ...]
@@ -33,7 +33,7 @@ COLUMNS: dict[str, int] = {
 """How many columns each table has (the INSERT statements are built from it)."""
 
 
-@dataclass(frozen=True)
+@record
 class AppRows:
     """Every row one result adds, keyed by table; ``apps`` holds exactly one."""
 

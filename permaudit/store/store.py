@@ -19,7 +19,6 @@ import re
 import sqlite3
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +26,7 @@ from typing import Any, Self
 
 from permaudit.errors import one_line
 from permaudit.loading.walk import special_kind
+from permaudit.model.record import record
 from permaudit.model.result import AuditResult
 from permaudit.store.questions import Answer, StoreError, questions
 from permaudit.store.rows import COLUMNS, TABLES, app_rows, escaped, escaped_row
@@ -36,7 +36,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 _MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
-@dataclass(frozen=True)
+@record
 class Migration:
     """One schema step: the SQL file that takes a store from ``version - 1`` to ``version``."""
 
@@ -59,7 +59,7 @@ STORE_SCHEMA_VERSION = len(migrations())
 """The schema version this permaudit writes (``PRAGMA user_version`` of an up-to-date store)."""
 
 
-@dataclass(frozen=True)
+@record
 class Summary:
     """What a corpus report opens with."""
 
@@ -83,7 +83,7 @@ class Summary:
     schema_version: int
 
 
-@dataclass(frozen=True)
+@record
 class AppRow:
     """One app's key facts, as the per-app table and the CSV show them."""
 

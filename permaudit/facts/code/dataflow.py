@@ -21,6 +21,7 @@ from typing import Any
 from permaudit.data import load
 from permaudit.dex import DexFile, Insn, MethodRef, split_params
 from permaudit.dex.opcodes import OPCODES
+from permaudit.model.record import record
 
 URI_TYPE = "Landroid/net/Uri;"
 STRING_TYPE = "Ljava/lang/String;"
@@ -79,7 +80,7 @@ class Site:
     escapes: list[MethodRef] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """An invoke of an app method handing it a URI (or picked URI) at some argument positions."""
 

@@ -7,9 +7,8 @@ string that came from an app (package, label, path, host, certificate subject) i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from permaudit.formats.report import LANGS, has_label, tr
+from permaudit.model.record import record
 from permaudit.store import Answer, AppRow, Store, Summary, questions
 from permaudit.version import __version__
 
@@ -35,7 +34,7 @@ def status(value: str, lang: str) -> str:
     return tr(f"status.{value}", lang) if has_label(f"status.{value}") else value
 
 
-@dataclass(frozen=True)
+@record
 class Corpus:
     """Everything a corpus report shows, read from the store in one go."""
 
