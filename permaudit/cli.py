@@ -16,6 +16,7 @@ import datetime
 import gc
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -131,11 +132,28 @@ def _cores() -> int:
 
 def entry() -> NoReturn:
     """The program (``permaudit``, ``python -m permaudit``): ``main``, then exit with its code.
+
     Every object is frozen first, so the interpreter's last garbage collection does not walk them
-    all: it cost 0.08-0.14 s of every run, a fifth of a small audit's whole process."""
+    all: it cost 0.08-0.14 s of every run, a fifth of a small audit's whole process. When the run
+    left nothing for the interpreter's teardown to stop, close or flush (no other thread, and
+    none of the modules a ``scan`` brings: worker processes, the SQLite store, log handlers),
+    the process ends as soon as its streams are flushed: tearing down every module cost
+    another 5 ms, over 1% of a small audit's process."""
     code = main()
     gc.freeze()
+    if threading.active_count() == 1 and not _TORN_DOWN.intersection(sys.modules):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:  # a closed pipe: the interpreter's own exit deals with it, as it always has
+            pass
+        else:
+            os._exit(code)
     sys.exit(code)
+
+
+_TORN_DOWN = frozenset({"multiprocessing", "sqlite3", "logging", "distributed"})
+"""Modules whose objects the interpreter's exit stops, closes or flushes (at exit or as they are freed)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +141,28 @@ def test_console_script_entry_point() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "com.example.cleanapp" in proc.stdout
     assert proc.stderr == ""  # androguard's loguru debug output stays silent
+
+
+def test_the_program_ends_with_every_byte_written_and_its_exit_code(tmp_path: Path) -> None:
+    """``entry`` ends an audit's process without the interpreter's teardown once the streams are
+    flushed: the whole report reaches the pipe and the file, the problem line reaches stderr, and
+    the exit code is the audit's, as ``main`` gives them in process."""
+    apk, broken = fixture("loan_harvest.apk"), tmp_path / "broken.apk"
+    broken.write_bytes(b"PK\x03\x04" + bytes(40))
+    out = tmp_path / "report.json"
+    runs = [
+        ([str(apk), "--format", "json"], 0),
+        ([str(apk), str(broken), "--format", "sarif", "--fail-on", "warning"], 2),
+        ([str(apk), "--format", "json", "--output", str(out), "--category", "lending", "--fail-on", "violation"], 1),
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as the streams usually are
+    for args, code in runs:
+        proc = subprocess.run([sys.executable, "-m", "permaudit", "audit", *args], capture_output=True, text=True, check=False, env=env)
+        assert proc.returncode == code, proc.stderr
+        with contextlib.redirect_stdout(io.StringIO()) as captured, contextlib.redirect_stderr(io.StringIO()) as errors:
+            assert main(["audit", *args]) == code
+        assert proc.stdout == captured.getvalue() and proc.stderr == errors.getvalue()
+    assert json.loads(out.read_text(encoding="utf-8"))["results"][0]["status"] == "complete"
 
 
 def test_exit_code_precedence() -> None:
