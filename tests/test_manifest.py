@@ -204,17 +204,22 @@ def test_shipped_permission_tables_answer_as_androguards_did() -> None:
     def old_table(api: int) -> dict[str, str]:
         return {name: _protection_name(str(entry.get("protectionLevel", ""))) for name, entry in load_permissions(api).items()}
 
+    def table(target_sdk: int) -> dict[str, str]:
+        api = manifest_stage._table_api(target_sdk)
+        return {name: level for name in every if (level := manifest_stage._level(name, api)) is not None}
+
     assert manifest_stage._api_levels() == ANDROGUARD_TABLES
     old = {api: old_table(api) for api in ANDROGUARD_TABLES}
+    every = set(manifest_stage._history()).union(*old.values())
     for target_sdk in range(40):
         api = max((a for a in ANDROGUARD_TABLES if a <= target_sdk), default=ANDROGUARD_TABLES[0])
-        assert manifest_stage._table_for(target_sdk) == old[api], target_sdk
+        assert table(target_sdk) == old[api], target_sdk
     platform: dict[str, str] = {}
     for api in ANDROGUARD_TABLES:
         platform |= old[api]
-    assert manifest_stage._platform() == platform
-    assert manifest_stage._platform()[P + "READ_CONTACTS"] == "dangerous"
-    assert manifest_stage._table_for(22)[P + "INTERNET"] == "dangerous" and manifest_stage._table_for(23)[P + "INTERNET"] == "normal" and manifest_stage._table_for(30)[P + "INTERNET"] == "normal|instant"
+    assert {name: level for name in every if (level := manifest_stage._platform_level(name)) is not None} == platform
+    assert manifest_stage._platform_level(P + "READ_CONTACTS") == "dangerous"
+    assert [manifest_stage._level(P + "INTERNET", manifest_stage._table_api(sdk)) for sdk in (22, 23, 30)] == ["dangerous", "normal", "normal|instant"]
     names = [P + "READ_CONTACTS", "READ_CONTACTS", "android.permission.read_contacts", "android.permission.NOT_A_THING",
              "com.example.OWN", P + "QUERY_ALL_PACKAGES", "com.android.launcher.permission.INSTALL_SHORTCUT"]
     notes = {name: manifest_stage._definer(name, {"com.example.OWN": "signature"}) for name in names}

@@ -160,51 +160,48 @@ def _api_levels() -> tuple[int, ...]:
     return tuple(load("aosp_permissions")["api_levels"])
 
 
-@functools.cache
-def _history() -> dict[str, tuple[tuple[int, str | None], ...]]:
-    """Permission name -> (first API level, protection level as AOSP writes it, None where gone) at each change."""
-    return {name: tuple((since, raw) for since, raw in changes) for name, changes in load("aosp_permissions")["permissions"].items()}
+def _history() -> dict[str, list[tuple[int, str | None]]]:
+    """Permission name -> (first API level, protection level as AOSP writes it, None where gone) at each change, as the JSON has them."""
+    history: dict[str, list[tuple[int, str | None]]] = load("aosp_permissions")["permissions"]
+    return history
 
 
-@functools.cache
-def _table(api: int) -> dict[str, str]:
-    """Permission name -> normalised protection level in AOSP's table for ``api``."""
-    table = {}
-    for name, changes in _history().items():
-        raw = None
-        for since, level in changes:
-            if since > api:
-                break
-            raw = level
-        if raw is not None:
-            table[name] = _protection_name(raw)
-    return table
+def _level(name: str, api: int) -> str | None:
+    """``name``'s normalised protection level in AOSP's table for ``api``; None where it has none.
+    Looked up per permission, not as whole tables: a manifest names tens of the ~1,000."""
+    raw = None
+    for since, level in _history().get(name, ()):
+        if since > api:
+            break
+        raw = level
+    return _protection_name(raw) if raw is not None else None
 
 
-@functools.cache
-def _platform() -> dict[str, str]:
-    """Every permission any AOSP table defines, with its level in the newest table that has it."""
-    return {name: _protection_name(next(raw for _, raw in reversed(changes) if raw is not None)) for name, changes in _history().items()}
+def _platform_level(name: str) -> str | None:
+    """The level of ``name`` in the newest AOSP table that defines it; None for no platform permission."""
+    raw = next((level for _, level in reversed(_history().get(name, ())) if level is not None), None)
+    return _protection_name(raw) if raw is not None else None
 
 
 @functools.cache
 def _by_suffix() -> dict[str, str]:
     """Last name segment -> platform permission (``android.permission.`` preferred), for did-you-mean."""
     suffixes: dict[str, str] = {}
-    for name in sorted(_platform(), key=lambda n: (not n.startswith(PLATFORM_PREFIX), n)):
+    platform = [name for name, changes in _history().items() if any(level is not None for _, level in changes)]
+    for name in sorted(platform, key=lambda n: (not n.startswith(PLATFORM_PREFIX), n)):
         suffixes.setdefault(name.rsplit(".", 1)[-1].upper(), name)
     return suffixes
 
 
-def _table_for(target_sdk: int) -> dict[str, str]:
-    """The table of the target SDK (or the nearest older one there is; the oldest below it)."""
+def _table_api(target_sdk: int) -> int:
+    """The API level whose table applies to the target SDK (the nearest older one there is; the oldest below it)."""
     levels = _api_levels()
-    return _table(max((api for api in levels if api <= target_sdk), default=levels[0]))
+    return max((api for api in levels if api <= target_sdk), default=levels[0])
 
 
 def _definer(name: str, defined: dict[str, str]) -> tuple[PermissionDefiner, str]:
     """Who defines ``name``, and a note when Android may grant nothing for it."""
-    if name in _platform():
+    if _platform_level(name) is not None:
         return PermissionDefiner.PLATFORM, ""
     if name in defined:
         return PermissionDefiner.APP, ""
@@ -255,7 +252,7 @@ def _manifest_sources(package: LoadedPackage, root: etree._Element, devices: _Sd
 
 def _permissions(source: _Source, target_sdk: int, defined: dict[str, str]) -> list[Permission]:
     """Each distinct entry (repeats counted) with the device API levels on which Android requests it."""
-    levels = _table_for(target_sdk)
+    api = _table_api(target_sdk)
     counts: Counter[tuple[str, str, int | None]] = Counter()
     for element in source.root:
         if element.tag in PERMISSION_ELEMENTS:
@@ -274,7 +271,7 @@ def _permissions(source: _Source, target_sdk: int, defined: dict[str, str]) -> l
                 name=name,
                 element=tag,
                 max_sdk=max_sdk,
-                protection_level=levels.get(name) or _platform().get(name) or defined.get(name, "unknown"),
+                protection_level=_level(name, api) or _platform_level(name) or defined.get(name, "unknown"),
                 in_effect=low is not None and (high is None or low <= high),
                 device_api_min=low,
                 device_api_max=high,
