@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from permaudit.audit import audit_all
 from permaudit.batch.jobs import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
@@ -135,21 +135,33 @@ def entry() -> NoReturn:
 
     Every object is frozen first, so the interpreter's last garbage collection does not walk them
     all: it cost 0.08-0.14 s of every run, a fifth of a small audit's whole process. When the run
-    left nothing for the interpreter's teardown to stop, close or flush (no other thread, and
-    none of the modules a ``scan`` brings: worker processes, the SQLite store, log handlers),
-    the process ends as soon as its streams are flushed: tearing down every module cost
-    another 5 ms, over 1% of a small audit's process."""
+    left nothing for the interpreter's teardown to stop, close or flush (no other thread, none
+    of the modules a ``scan`` brings: worker processes, the SQLite store, log handlers; no
+    profiler, tracer or ``python -i`` waiting for ``SystemExit``), the process ends as soon as
+    its streams are flushed: tearing down every module cost another 5 ms, over 1% of a small
+    audit's process."""
     code = main()
     gc.freeze()
-    if threading.active_count() == 1 and not _TORN_DOWN.intersection(sys.modules):
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:  # a closed pipe: the interpreter's own exit deals with it, as it always has
-            pass
-        else:
-            os._exit(code)
+    if _nothing_to_tear_down() and _flushed(sys.stdout, sys.stderr):
+        os._exit(code)
     sys.exit(code)
+
+
+def _nothing_to_tear_down() -> bool:
+    return (threading.active_count() == 1 and not _TORN_DOWN.intersection(sys.modules)
+            and sys.getprofile() is None and sys.gettrace() is None and not sys.flags.inspect)
+
+
+def _flushed(*streams: TextIO | None) -> bool:
+    """Every open stream flushed; False when one cannot be (a closed pipe or stream: the
+    interpreter's own exit then deals with it, as it always has)."""
+    try:
+        for stream in streams:
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 _TORN_DOWN = frozenset({"multiprocessing", "sqlite3", "logging", "distributed"})

@@ -165,6 +165,18 @@ def test_the_program_ends_with_every_byte_written_and_its_exit_code(tmp_path: Pa
     assert json.loads(out.read_text(encoding="utf-8"))["results"][0]["status"] == "complete"
 
 
+def test_the_program_ends_as_before_for_closed_streams_and_profilers(tmp_path: Path) -> None:
+    """With stdout closed the exit code is still the audit's and no traceback appears; under a
+    profiler the process ends through ``SystemExit``, so the profile is written."""
+    apk, out, profile = fixture("loan_harvest.apk"), tmp_path / "report.json", tmp_path / "run.prof"
+    proc = subprocess.run([sys.executable, "-m", "permaudit", "audit", str(apk), "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, check=False, preexec_fn=lambda: os.close(1))
+    assert (proc.returncode, proc.stderr) == (0, "") and out.stat().st_size > 0
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "permaudit", "audit", str(apk), "--manifest-only"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and profile.stat().st_size > 0
+
+
 def test_exit_code_precedence() -> None:
     """failed: 2; else a finding at or above --fail-on: 1, even on a partial result; else partial: 2; else 0."""
     from permaudit.batch import Tally

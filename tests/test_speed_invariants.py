@@ -16,6 +16,7 @@ import pytest
 from permaudit.dex import DexFile
 from permaudit.dex import index as dex_index
 from permaudit.dex.opcodes import _KIND_OPS
+from permaudit.errors import MemberError
 from permaudit.loading import load
 from permaudit.loading.members import Budget, Entry, Limits, open_archive
 from permaudit.model import Hashes
@@ -125,6 +126,32 @@ def test_the_file_is_hashed_once_the_first_dex_is_inflated(tmp_path: Path) -> No
     size = apk.stat().st_size
     assert events.index(f"hashing {size}") > events.index("inflated classes.dex")
     assert package.hashes is not None and package.hashes.sha256 == hashlib.sha256(apk.read_bytes()).hexdigest()
+
+
+def test_the_loader_reads_ahead_within_what_the_manifests_left_of_the_budget(tmp_path: Path) -> None:
+    """Dex files are inflated ahead only after the manifest is read and charged: a 2 MiB manifest
+    and a 2 MiB dex under a 3 MiB budget never hold 4 MiB at once."""
+    from permaudit.loading.members import Archive
+
+    apk = tmp_path / "heavy.apk"
+    apk.write_bytes(_zip([("AndroidManifest.xml", bytes(2 << 20), zipfile.ZIP_DEFLATED), ("classes.dex", bytes(2 << 20), zipfile.ZIP_DEFLATED)]))
+    ahead: list[str] = []
+    real = Archive.read_ahead
+
+    def recording(self: Archive, entry: Entry) -> object:
+        started = real(self, entry)
+        if started is not None:
+            ahead.append(entry.name)
+        return started
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Archive, "read_ahead", recording)
+        package = load(apk, Limits(package_bytes=3 << 20), keep_dex=True)
+    assert ahead == []
+    before = [p.code for p in package.problems]
+    with pytest.raises(MemberError):
+        package.dex[0].read()  # refused when read, as without read-ahead
+    assert [p.code for p in package.problems] == [*before, "package-too-large"] and "package-too-large" not in before
 
 
 def test_read_ahead_stays_within_the_package_budget() -> None:

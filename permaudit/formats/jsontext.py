@@ -5,8 +5,10 @@ encoder, which passes every piece of text up through one generator per level of 
 result of a few hundred KB that was 7-12 ms of every ``--format json`` run, against about
 2.5 ms here (each piece appended once; strings escaped by the same C function ``json`` uses).
 The values are what ``AuditResult.to_dict`` and the formats build: dicts with string keys,
-lists, tuples, strings, ints, floats, booleans and None; anything else is a TypeError, as it
-is for ``json.dumps``. ``tests/test_jsontext.py`` checks the text is ``json.dumps``'s, byte for byte.
+lists, tuples, strings, ints, floats, booleans and None (subclasses such as str enums are
+written as their base type, as ``json`` writes them). Anything else is a TypeError, a
+non-string key included (``json`` would convert it; nothing here makes one).
+``tests/test_jsontext.py`` checks the text is ``json.dumps``'s, byte for byte.
 """
 
 from __future__ import annotations

@@ -189,18 +189,12 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = 
         package.hashes = hashes_of(data)  # the bundle's artifact is listed first, before its splits are opened
         bundle = _load_bundle(package, path, package.hashes, archive, limits, budget, keep_dex)
         return bundle.settle() if settle else bundle
-    first: Callable[[], object] | None = None
-    if keep_dex:  # the code stage reads these first: they inflate while the manifest and signatures are read
-        for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
-            started = archive.read_ahead(entry)
-            first = first or started
-    # beside the manifest, signature and (with settle=False) code work, once the first dex is
-    # inflated: two helpers at once would take the core the caller's own work runs on
-    pending = hashes_later(data, threads, after=first)
-    loaded = _open_apk(package, path.name, archive, member="", data_hashes=pending)
+    # the file's hashes, beside the signature and (with settle=False) code work, once the first dex
+    # is inflated: two helpers at once would take the core the caller's own work runs on
+    loaded = _open_apk(package, path.name, archive, member="", data_hashes=lambda first: hashes_later(data, threads, after=first))
     if loaded is None:
         raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
-    package.pending.append(lambda: setattr(package, "hashes", pending()))
+    package.pending.append(lambda: setattr(package, "hashes", loaded.data_hashes()))
     _arrange(package, [loaded], top_level=True)
     return package.settle() if settle else package
 
@@ -229,9 +223,11 @@ def _read_file(path: Path, limits: Limits) -> bytes:
 
 
 def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
-              data_hashes: Callable[[], Hashes]) -> LoadedApk | None:
+              data_hashes: Callable[[Callable[[], object] | None], Callable[[], Hashes]]) -> LoadedApk | None:
     """Parse every manifest copy of one opened APK; record what fails, return None (after a
-    problem, ``failed`` for the package itself) if the archive has no entries to read."""
+    problem, ``failed`` for the package itself) if the archive has no entries to read.
+    ``data_hashes`` gives the APK's hashes, given the wait for its first dex read ahead (None
+    when none is)."""
     data = archive.data
     if not archive.entries:
         if archive.eocd >= 0 and archive.declared == 0:
@@ -264,9 +260,17 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
         if root is not None:
             roots.append(root)
     manifest = roots[0] if roots else None
+    first: Callable[[], object] | None = None
+    if archive.retain is not None and not member:
+        # the code stage reads these first: they inflate while the signatures are read (not for a
+        # bundle's splits, which could be hundreds), after the manifests, within what is left of the budget
+        for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
+            started = archive.read_ahead(entry)
+            first = first or started
+    hashes = data_hashes(first)
     signing = inspect_signing(data, archive)
     split = manifest.get("split", "") if manifest is not None else ""
-    return LoadedApk(name, data_hashes, archive, manifest, split, signing, roots[1:])
+    return LoadedApk(name, hashes, archive, manifest, split, signing, roots[1:])
 
 
 def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool) -> None:
@@ -309,7 +313,7 @@ def _load_bundle(
         inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems, threads=package.threads)
         if keep_dex:
             inner.retain = _dex_number
-        apk = _open_apk(package, entry.label, inner, member=entry.label, data_hashes=functools.partial(hashes_of, blob))
+        apk = _open_apk(package, entry.label, inner, member=entry.label, data_hashes=functools.partial(_hashed_when_asked, blob))
         if apk is not None:
             loaded.append(apk)
     if not loaded:
@@ -323,6 +327,11 @@ def _load_bundle(
         found = package.manifest.get("package")
         package.problems.append(Problem("bundle-mismatch", f"{path}: bundle metadata names {declared!r}, base APK is {found!r}"))
     return package
+
+
+def _hashed_when_asked(blob: bytes, _first: object) -> Callable[[], Hashes]:
+    """A split's hashes, computed when asked (nothing of a split is read ahead)."""
+    return functools.partial(hashes_of, blob)
 
 
 def _bundle_json(archive: Archive, package: LoadedPackage) -> str:

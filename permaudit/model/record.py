@@ -9,7 +9,8 @@ same five functions below, which read the class's field names from attributes se
 A record behaves as ``dataclass(frozen=True)`` does: ``fields``, ``replace`` and ``asdict``
 work; equality (same class only) and the hash use the fields that ``compare`` (and ``hash``)
 select; the repr is the same; assigning or deleting an attribute raises
-``FrozenInstanceError``. The difference is the price of building one: each field set by
+``FrozenInstanceError``; ``__dataclass_params__`` says frozen, so a frozen dataclass may
+subclass a record (and a mutable one may not). The difference is the price of building one: each field set by
 ``__init__`` passes through ``__setattr__`` (a fraction of a microsecond), so the classes
 built tens of thousands of times an audit (dex references, dataflow values, zip entries)
 stay plain frozen dataclasses.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Callable
-from dataclasses import FrozenInstanceError, dataclass, field, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from operator import attrgetter
 from typing import Any, TypeVar, dataclass_transform
 
@@ -60,7 +61,7 @@ def _repr(self: Any) -> str:
 
 
 def _setattr(self: Any, name: str, value: object) -> None:
-    """Each field once, as ``__init__`` sets it; nothing after."""
+    """Each field ``__init__`` sets, once, as it sets it; nothing after, and nothing else."""
     if name in self.__dict__ or name not in self.__record_fields__:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
     object.__setattr__(self, name, value)
@@ -77,8 +78,11 @@ def record(cls: T) -> T:
     if own:
         raise TypeError(f"{cls.__qualname__} defines {', '.join(own)}: use dataclass(frozen=True)")
     dataclass(eq=False, repr=False)(cls)  # the same class, with __init__ and its fields
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    params.repr = params.eq = params.frozen = True  # what it is: so a frozen dataclass may subclass it, and no other
     every = fields(cls)
-    cls.__record_fields__ = frozenset(f.name for f in every)  # type: ignore[attr-defined]
+    # what the generated __init__ assigns (a field left out of it keeps its class default): nothing else, ever
+    cls.__record_fields__ = frozenset(f.name for f in every if f.init or f.default_factory is not MISSING)  # type: ignore[attr-defined]
     cls.__record_compare__ = staticmethod(_key([f.name for f in every if f.compare]))  # type: ignore[attr-defined]
     cls.__record_hash__ = staticmethod(_key([f.name for f in every if (f.compare if f.hash is None else f.hash)]))  # type: ignore[attr-defined]
     cls.__record_repr__ = tuple(f.name for f in every if f.repr)  # type: ignore[attr-defined]
