@@ -309,6 +309,9 @@ def test_signature_table_is_well_formed() -> None:
                 re.compile(pattern.encode("ascii"))
                 # a literal start keeps big members fast: no leading alternation, class, group or \b
                 assert re.match(r"[A-Za-z<_]", pattern), (sig["id"], pattern)
+    for compiled in hybrid._signatures()[0]:  # compiled only when first met in an APK: each must compile
+        re.compile(compiled.members)
+        re.compile(compiled.exclude)
 
 
 # The committed fixtures, built from fixtures/src/hybrid_*

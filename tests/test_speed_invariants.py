@@ -138,8 +138,8 @@ def test_the_loader_reads_ahead_within_what_the_manifests_left_of_the_budget(tmp
     ahead: list[str] = []
     real = Archive.read_ahead
 
-    def recording(self: Archive, entry: Entry) -> object:
-        started = real(self, entry)
+    def recording(self: Archive, entry: Entry, digest: str = "") -> object:
+        started = real(self, entry, digest)
         if started is not None:
             ahead.append(entry.name)
         return started
@@ -152,6 +152,36 @@ def test_the_loader_reads_ahead_within_what_the_manifests_left_of_the_budget(tmp
     with pytest.raises(MemberError):
         package.dex[0].read()  # refused when read, as without read-ahead
     assert [p.code for p in package.problems] == [*before, "package-too-large"] and "package-too-large" not in before
+
+
+def test_the_v1_check_takes_the_digest_of_a_dex_read_ahead_and_checks_it() -> None:
+    """A signed APK's first dex is hashed where it is inflated ahead, and the JAR signature
+    check compares that digest (SHA-256, as MANIFEST.MF asks) instead of hashing the dex again:
+    the same verdict, and a wrong digest there is a failed check, never a pass."""
+    from permaudit.loading.members import Archive
+
+    taken: list[tuple[str, bool]] = []
+    real_digest, real_clean = Archive.digest_of, Archive._clean_digested
+
+    def recording(self: Archive, entry: Entry, algorithm: str) -> bytes | None:
+        got = real_digest(self, entry, algorithm)
+        taken.append((f"{entry.name} {algorithm}", got is not None))
+        return got
+
+    def wrong(self: Archive, entry: Entry, digest: str) -> tuple[bytes, tuple[str, bytes] | None] | None:
+        got = real_clean(self, entry, digest)
+        return None if got is None else (got[0], (digest, bytes(32)))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Archive, "digest_of", recording)
+        package = load(fixture("clean_app.apk"), keep_dex=True)
+    v1 = package.artifacts[0].signing.schemes[0]  # type: ignore[union-attr]
+    assert ("classes.dex sha256", True) in taken and (v1.scheme, v1.verified) == ("v1", True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Archive, "_clean_digested", wrong)
+        package = load(fixture("clean_app.apk"), keep_dex=True)
+    v1 = package.artifacts[0].signing.schemes[0]  # type: ignore[union-attr]
+    assert (v1.verified, v1.detail) == (False, "ZIP entry classes.dex: content does not match its SHA256 digest in MANIFEST.MF")
 
 
 def test_read_ahead_stays_within_the_package_budget() -> None:

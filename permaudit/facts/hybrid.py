@@ -31,14 +31,16 @@ class _Signature:
     kind: str
     label: str
     picker: bool
-    members: re.Pattern[str]
-    exclude: re.Pattern[str]
-    patterns: tuple[re.Pattern[bytes], ...]
+    members: str
+    """Its member globs as one regex's text, compiled (and cached by ``re``) when first matched:
+    most APKs never meet most signatures."""
+    exclude: str
+    patterns: tuple[bytes, ...]
     prefix: str
     entries: tuple[str, ...]
 
     def targets(self, member: str) -> bool:
-        return bool(self.members.fullmatch(member)) and not self.exclude.fullmatch(member)
+        return bool(re.fullmatch(self.members, member)) and not re.fullmatch(self.exclude, member)
 
     def evidence(self, path: str, detail: str) -> HybridEvidence:
         text = f"{PICKER}: {detail}" if self.picker else detail
@@ -100,11 +102,11 @@ def _add(found: dict[tuple[str, str], list[HybridEvidence]], evidence: HybridEvi
         group.append(evidence)
 
 
-def _matches(patterns: tuple[re.Pattern[bytes], ...], data: bytes, cap: int) -> list[str]:
+def _matches(patterns: tuple[bytes, ...], data: bytes, cap: int) -> list[str]:
     """The first ``cap`` distinct matches, in pattern order, as one-line text (a bundle may be Hermes bytecode, so bytes)."""
     details: list[str] = []
     for pattern in patterns:
-        for match in pattern.finditer(data):
+        for match in re.finditer(pattern, data):
             text = _SPACE.sub(" ", match.group().decode("utf-8", "replace")).strip()
             if text not in details:
                 details.append(text)
@@ -115,7 +117,7 @@ def _matches(patterns: tuple[re.Pattern[bytes], ...], data: bytes, cap: int) -> 
 
 @functools.cache
 def _signatures() -> tuple[tuple[_Signature, ...], re.Pattern[str], int]:
-    """The compiled signatures of ``data/hybrid.json``, all their member globs as one regex
+    """The signatures of ``data/hybrid.json``, all their member globs as one compiled regex
     (most members of an APK are dismissed by it alone) and the per-path evidence cap."""
     table = load("hybrid")
     signatures = tuple(
@@ -127,19 +129,19 @@ def _signatures() -> tuple[tuple[_Signature, ...], re.Pattern[str], int]:
             picker=s.get("access") == PICKER,
             members=_globs(s.get("members", [])),
             exclude=_globs(s.get("exclude", [])),
-            patterns=tuple(re.compile(p.encode("ascii")) for p in s.get("patterns", [])),
+            patterns=tuple(p.encode("ascii") for p in s.get("patterns", [])),
             prefix=s.get("prefix", ""),
             entries=tuple(s.get("entries", [])),
         )
         for s in table["signatures"]
     )
-    targeted = _globs([g for s in table["signatures"] for g in s.get("members", [])])
+    targeted = re.compile(_globs([g for s in table["signatures"] for g in s.get("members", [])]))
     return signatures, targeted, int(table["max_per_path"])
 
 
-def _globs(patterns: list[str]) -> re.Pattern[str]:
-    """One regex for member globs (none: matches nothing); ``**/`` spans folders, ``*`` and ``?`` stay within one."""
-    return re.compile("|".join(_glob(p) for p in patterns) or "(?!)")
+def _globs(patterns: list[str]) -> str:
+    """One regex's text for member globs (none: matches nothing); ``**/`` spans folders, ``*`` and ``?`` stay within one."""
+    return "|".join(_glob(p) for p in patterns) or "(?!)"
 
 
 def _glob(pattern: str) -> str:

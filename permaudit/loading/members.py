@@ -23,6 +23,7 @@ Structure defects that make Android's verifier reject the archive as a whole are
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import struct
 import threading
 import zlib
@@ -136,7 +137,8 @@ class Archive:
     """Names of members to keep once read in full by :meth:`keep` (the loader sets it to the dex
     files when the code stage will read them again after the v1 signature check)."""
     _kept: dict[str, bytes] = field(default_factory=dict)
-    _ahead: dict[str, Callable[[], bytes | None]] = field(default_factory=dict)
+    _ahead: dict[str, Callable[[], tuple[bytes, tuple[str, bytes] | None] | None]] = field(default_factory=dict)
+    _digested: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     threads: bool = True
     """Whether :meth:`read_ahead` may inflate in a background thread; when False it does nothing."""
 
@@ -171,14 +173,25 @@ class Archive:
         ahead = self._ahead.pop(entry.label, None)
         if ahead is None or entry.label in self._refused:
             return None
-        clean = ahead()
-        if clean is not None:  # read cleanly in the background: only the budget is left to charge
-            self._spend(entry, len(clean))
+        got = ahead()
+        if got is None:
+            return None
+        clean, digest = got  # read cleanly in the background: only the budget is left to charge
+        self._spend(entry, len(clean))
+        if digest is not None:
+            self._digested[entry.label] = digest
         return clean
 
-    def read_ahead(self, entry: Entry) -> Callable[[], object] | None:
+    def digest_of(self, entry: Entry, algorithm: str) -> bytes | None:
+        """The ``algorithm`` digest of the bytes :meth:`take_ahead` last gave for ``entry``, when
+        its :meth:`read_ahead` was asked for that digest; else None (hash them yourself)."""
+        got = self._digested.pop(entry.label, None)
+        return got[1] if got is not None and got[0] == algorithm else None
+
+    def read_ahead(self, entry: Entry, digest: str = "") -> Callable[[], object] | None:
         """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next
         :meth:`read`; return a call that waits until it is done, or None when it was not started.
+        ``digest`` (a hashlib name): hash the bytes there too, for :meth:`digest_of`.
 
         Only a member that reads cleanly (local header agreeing, inside the caps, size and
         CRC as declared) is taken from there; any other is read again by ``read`` itself,
@@ -190,8 +203,14 @@ class Archive:
         in_flight = sum(self._by_label[label].size for label in self._ahead)
         if entry.size + in_flight > self.budget.remaining:  # what is inflated ahead stays within the package's budget
             return None
-        started = self._ahead[entry.label] = in_background(lambda: self._clean_bytes(entry), "permaudit-inflate")
+        started = self._ahead[entry.label] = in_background(lambda: self._clean_digested(entry, digest), "permaudit-inflate")
         return started
+
+    def _clean_digested(self, entry: Entry, digest: str) -> tuple[bytes, tuple[str, bytes] | None] | None:
+        clean = self._clean_bytes(entry)
+        if clean is None:
+            return None
+        return clean, (digest, hashlib.new(digest, clean).digest()) if digest else None
 
     def _clean_bytes(self, entry: Entry) -> bytes | None:
         """The member's bytes when ``chunks`` would read them without a note, refusal or damage;

@@ -263,9 +263,11 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
     first: Callable[[], object] | None = None
     if archive.retain is not None and not member:
         # the code stage reads these first: they inflate while the signatures are read (not for a
-        # bundle's splits, which could be hundreds), after the manifests, within what is left of the budget
+        # bundle's splits, which could be hundreds), after the manifests, within what is left of the
+        # budget; with a JAR signature, hashed there as MANIFEST.MF most often asks
+        digest = "sha256" if any(e.name.startswith("META-INF/") and e.name.endswith(".SF") for e in archive.entries) else ""
         for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
-            started = archive.read_ahead(entry)
+            started = archive.read_ahead(entry, digest)
             first = first or started
     hashes = data_hashes(first)
     signing = inspect_signing(data, archive)

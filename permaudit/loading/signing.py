@@ -570,14 +570,17 @@ def _check_v1(
             if expected is None:
                 raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
             h = hashlib.new(expected[0])
+            known: bytes | None = None
             kept: list[bytes | memoryview] | None = [] if zf.wants(entry) else None
             for chunk in _entry_chunks(zf, entry):
-                h.update(chunk)
+                known = zf.digest_of(entry, expected[0])  # a dex read ahead comes whole, maybe hashed there already
+                if known is None:
+                    h.update(chunk)
                 if kept is not None:
                     kept.append(chunk)
             if kept is not None:  # a dex the code stage reads next: not inflated twice
                 zf.keep(entry, b"".join(kept))
-            if h.digest() != expected[1]:
+            if (known or h.digest()) != expected[1]:
                 algorithm = expected[0].upper()
                 raise _Fail(f"ZIP entry {_q(name)}: content does not match its {algorithm} digest in MANIFEST.MF")
         if first is None:
