@@ -34,7 +34,13 @@ Nothing here raises on bad input: a malformed archive or block becomes a
 
 asn1crypto and cryptography are imported where a signature is first read, not with this
 module: they take about 30 ms to import, which ``import permaudit`` and an unsigned package
-need not pay, and which the loader overlaps with inflating the first dex files.
+need not pay, and which the loader overlaps with inflating the first dex files. An RSA
+PKCS #1 v1.5 signature by an ordinary RSA key (canonical DER, 512 to 16384 bits, an odd
+exponent of at most 64 bits), what JAR signing and most v2/v3 signers use, is checked here
+(:func:`_pkcs1`: the signature raised to the exponent compared byte for byte with the encoded
+digest, RFC 8017 section 8.2.2), so cryptography (10 ms of the import) loads only for other
+keys and schemes (EC, DSA, RSA-PSS) and for every key that is not ordinary; ``tests/
+test_signing_rsa.py`` checks the verdicts are OpenSSL's.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from permaudit.errors import MemberError
 from permaudit.model import Certificate, SchemeCheck, Signing
@@ -216,7 +222,33 @@ _DIGESTS = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
 """Digests a signature may use: cryptography's hash classes of the same names, upper-cased."""
 
 
-def _load_key(spki_der: bytes) -> PublicKeyTypes:
+class _RsaKey(NamedTuple):
+    """An ordinary RSA public key, whose PKCS #1 v1.5 signatures are checked here (see :func:`_pkcs1`)."""
+
+    n: int
+    e: int
+
+    def public_key(self) -> PublicKeyTypes:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        return rsa.RSAPublicNumbers(self.e, self.n).public_key()
+
+
+_DIGEST_INFO = {
+    "md5": bytes.fromhex("3020300c06082a864886f70d020505000410"),
+    "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
+    "sha224": bytes.fromhex("302d300d06096086480165030402040500041c"),
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+"""The DER of each digest's DigestInfo up to the digest itself (RFC 8017 section 9.2, note 1)."""
+
+
+def _load_key(spki_der: bytes) -> PublicKeyTypes | _RsaKey:
+    plain = _plain_rsa(spki_der)
+    if plain is not None:
+        return plain
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
@@ -226,10 +258,53 @@ def _load_key(spki_der: bytes) -> PublicKeyTypes:
         raise _Fail(f"cannot load public key ({_one_line(str(exc))[:80]})") from None
 
 
+def _plain_rsa(spki_der: bytes) -> _RsaKey | None:
+    """The key when it is an ordinary RSA key in canonical DER (rsaEncryption with NULL
+    parameters, 512 to 16384 bits, an odd exponent from 3 to 64 bits below the modulus), else None:
+    any other key, damaged or odd, is left to OpenSSL through ``cryptography``."""
+    from asn1crypto import keys as asn1_keys
+
+    try:
+        info = asn1_keys.PublicKeyInfo.load(spki_der, strict=True)
+        if info["algorithm"]["algorithm"].dotted != "1.2.840.113549.1.1.1":
+            return None
+        numbers = info["public_key"].parsed
+        n, e = numbers["modulus"].native, numbers["public_exponent"].native
+        canonical = asn1_keys.PublicKeyInfo.wrap(asn1_keys.RSAPublicKey({"modulus": n, "public_exponent": e}), "rsa").dump()
+    except Exception:  # noqa: BLE001 - asn1crypto raises many types on garbage: OpenSSL then judges it
+        return None
+    if canonical != spki_der or not (512 <= n.bit_length() <= 16384 and 3 <= e < n and e % 2 and e.bit_length() <= 64):
+        return None
+    return _RsaKey(n, e)
+
+
+def _pkcs1(key: _RsaKey, hash_name: str, signature: bytes, message: bytes) -> bool | None:
+    """RSASSA-PKCS1-v1_5-VERIFY (RFC 8017 section 8.2.2): the signature raised to the exponent
+    must equal, byte for byte, the encoding of the message's digest; None when the key is too
+    short for that encoding or the digest is not one of the six (left to OpenSSL). Checked here, not by ``cryptography``, because
+    importing it cost about 10 ms of every signed APK's audit and these signatures are most."""
+    if hash_name not in _DIGEST_INFO:
+        return None
+    k = (key.n.bit_length() + 7) // 8
+    digest_info = _DIGEST_INFO[hash_name] + hashlib.new(hash_name, message).digest()
+    if k < len(digest_info) + 11:
+        return None
+    s = int.from_bytes(signature, "big")
+    if len(signature) != k or s >= key.n:
+        return False
+    expected = b"\x00\x01" + b"\xff" * (k - len(digest_info) - 3) + b"\x00" + digest_info
+    return pow(s, key.e, key.n).to_bytes(k, "big") == expected
+
+
 def _verify(
-    key: PublicKeyTypes, family: str, pad: str, hash_name: str, signature: bytes, message: bytes
+    key: PublicKeyTypes | _RsaKey, family: str, pad: str, hash_name: str, signature: bytes, message: bytes
 ) -> bool:
     """Check one signature; ``False`` when it does not verify, ``_Fail`` when it cannot be checked."""
+    if isinstance(key, _RsaKey):
+        checked = _pkcs1(key, hash_name, signature, message) if family == "rsa" and pad == "pkcs1" else None
+        if checked is not None:
+            return checked
+        key = key.public_key()
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
