@@ -5,6 +5,7 @@ sizes, too short for the digest) is still OpenSSL's to judge."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import subprocess
@@ -127,3 +128,76 @@ def test_a_signed_apk_is_verified_without_importing_cryptography() -> None:
     script = "import sys, permaudit; r = permaudit.audit(sys.argv[1]); print([s.verified for s in r.signing.schemes][:3], 'cryptography' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", script, str(fixture("clean_app.apk"))], capture_output=True, text=True, check=True)
     assert proc.stdout == "[True, True, True] False\n"
+
+
+def _raw(private: rsa.RSAPrivateKey, block: bytes) -> bytes:
+    """``block`` raised to the private exponent: a signature of whatever encoding it holds."""
+    numbers = private.private_numbers()
+    n = numbers.public_numbers.n
+    return pow(int.from_bytes(block, "big"), numbers.d, n).to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def test_forged_and_malformed_encodings_get_openssls_verdict() -> None:
+    """Hand-built blocks, signed with the private exponent: the wrong block type, too little or
+    wrong padding, no separator, a DigestInfo without its NULL, bytes after the digest, another
+    digest's DigestInfo, and a valid signature plus the modulus, all judged as OpenSSL judges them."""
+    private = rsa.generate_private_key(3, 1024)
+    spki = _spki(private.public_key())
+    n = private.public_key().public_numbers().n
+    k = 128
+    message = b"the signed data"
+    digest = hashlib.sha256(message).digest()
+    info = signing._DIGEST_INFO["sha256"] + digest
+    no_null = bytes.fromhex("302f300b0609608648016503040201") + b"\x04\x20" + digest
+
+    def padded(t: bytes, head: bytes = b"\x00\x01", fill: int = 0xFF, separator: bytes = b"\x00", short: int = 0) -> bytes:
+        pad = bytes([fill]) * (k - len(t) - len(head) - len(separator) - short)
+        return (head + pad + separator + t).rjust(k, b"\x00")
+
+    blocks = {
+        "valid": padded(info),
+        "type 02": padded(info, head=b"\x00\x02"),
+        "short padding": b"\x00\x01" + b"\xff" * 7 + b"\x00" + info + bytes(k - len(info) - 10),
+        "non-FF padding": padded(info)[:5] + b"\xfe" + padded(info)[6:],
+        "no separator": padded(info, separator=b"\xff"),
+        "DigestInfo without NULL": padded(no_null),
+        "bytes after the digest": padded(info + b"\x00\x00"),
+        "sha1's DigestInfo": padded(signing._DIGEST_INFO["sha1"] + hashlib.sha1(message).digest()),
+    }
+    verdicts = {}
+    for name, block in blocks.items():
+        signature = _raw(private, block)
+        verdicts[name] = _ours(spki, "sha256", signature, message)
+        assert verdicts[name] == _openssl(spki, "sha256", signature, message), name
+    assert verdicts == {name: name == "valid" for name in blocks}
+    # a valid signature plus the modulus still fits k bytes for some message: out of range, refused
+    for number in range(200):
+        text = b"message %d" % number
+        plus_n = int.from_bytes(private.sign(text, padding.PKCS1v15(), hashes.SHA256()), "big") + n
+        if plus_n < 1 << (8 * k):
+            break
+    else:
+        pytest.fail("no signature small enough to add the modulus to")
+    assert pow(plus_n, 3, n) == pow(plus_n - n, 3, n)  # the same block once reduced: only the range check refuses it
+    assert _ours(spki, "sha256", plus_n.to_bytes(k, "big"), text) is False
+    assert _openssl(spki, "sha256", plus_n.to_bytes(k, "big"), text) is False
+
+
+def test_an_even_modulus_is_left_to_openssl() -> None:
+    """``pow`` works modulo an even number and OpenSSL refuses it: a signature made for 2N by the
+    Chinese remainder theorem must not verify here where OpenSSL says no."""
+    private = rsa.generate_private_key(65537, 1024)
+    numbers = private.private_numbers()
+    big_n, d = numbers.public_numbers.n, numbers.d
+    n = 2 * big_n
+    spki = asn1_keys.PublicKeyInfo.wrap(asn1_keys.RSAPublicKey({"modulus": n, "public_exponent": 65537}), "rsa").dump()
+    k = (n.bit_length() + 7) // 8
+    message = b"forged"
+    info = signing._DIGEST_INFO["sha256"] + hashlib.sha256(message).digest()
+    em = int.from_bytes(b"\x00\x01" + b"\xff" * (k - len(info) - 3) + b"\x00" + info, "big")
+    s = pow(em % big_n, d, big_n)
+    if s % 2 != em % 2:
+        s += big_n
+    assert pow(s, 65537, n) == em  # the forgery works modulo 2N
+    assert signing._plain_rsa(spki) is None
+    assert _ours(spki, "sha256", s.to_bytes(k, "big"), message) == _openssl(spki, "sha256", s.to_bytes(k, "big"), message) is not True

@@ -35,8 +35,8 @@ Nothing here raises on bad input: a malformed archive or block becomes a
 asn1crypto and cryptography are imported where a signature is first read, not with this
 module: they take about 30 ms to import, which ``import permaudit`` and an unsigned package
 need not pay, and which the loader overlaps with inflating the first dex files. An RSA
-PKCS #1 v1.5 signature by an ordinary RSA key (canonical DER, 512 to 16384 bits, an odd
-exponent of at most 64 bits), what JAR signing and most v2/v3 signers use, is checked here
+PKCS #1 v1.5 signature by an ordinary RSA key (canonical DER, an odd modulus of 512 to 16384
+bits, an odd exponent of at most 32 bits), what JAR signing and most v2/v3 signers use, is checked here
 (:func:`_pkcs1`: the signature raised to the exponent compared byte for byte with the encoded
 digest, RFC 8017 section 8.2.2), so cryptography (10 ms of the import) loads only for other
 keys and schemes (EC, DSA, RSA-PSS) and for every key that is not ordinary; ``tests/
@@ -260,8 +260,9 @@ def _load_key(spki_der: bytes) -> PublicKeyTypes | _RsaKey:
 
 def _plain_rsa(spki_der: bytes) -> _RsaKey | None:
     """The key when it is an ordinary RSA key in canonical DER (rsaEncryption with NULL
-    parameters, 512 to 16384 bits, an odd exponent from 3 to 64 bits below the modulus), else None:
-    any other key, damaged or odd, is left to OpenSSL through ``cryptography``."""
+    parameters, an odd modulus of 512 to 16384 bits, an odd exponent from 3 to 32 bits below
+    it), else None: any other key, damaged or odd, is left to OpenSSL through ``cryptography``
+    (an even modulus, which ``pow`` would accept and OpenSSL refuses, above all)."""
     from asn1crypto import keys as asn1_keys
 
     try:
@@ -273,16 +274,17 @@ def _plain_rsa(spki_der: bytes) -> _RsaKey | None:
         canonical = asn1_keys.PublicKeyInfo.wrap(asn1_keys.RSAPublicKey({"modulus": n, "public_exponent": e}), "rsa").dump()
     except Exception:  # noqa: BLE001 - asn1crypto raises many types on garbage: OpenSSL then judges it
         return None
-    if canonical != spki_der or not (512 <= n.bit_length() <= 16384 and 3 <= e < n and e % 2 and e.bit_length() <= 64):
+    if canonical != spki_der or not (512 <= n.bit_length() <= 16384 and n % 2 and 3 <= e < n and e % 2 and e.bit_length() <= 32):
         return None
     return _RsaKey(n, e)
 
 
 def _pkcs1(key: _RsaKey, hash_name: str, signature: bytes, message: bytes) -> bool | None:
     """RSASSA-PKCS1-v1_5-VERIFY (RFC 8017 section 8.2.2): the signature raised to the exponent
-    must equal, byte for byte, the encoding of the message's digest; None when the key is too
-    short for that encoding or the digest is not one of the six (left to OpenSSL). Checked here, not by ``cryptography``, because
-    importing it cost about 10 ms of every signed APK's audit and these signatures are most."""
+    must equal, byte for byte, the encoding of the message's digest. None when the key is too
+    short for that encoding or the digest is not one of the six: left to OpenSSL. Checked here,
+    not by ``cryptography``, because importing it cost about 10 ms of every signed APK's audit
+    and most APK signatures are of this kind."""
     if hash_name not in _DIGEST_INFO:
         return None
     k = (key.n.bit_length() + 7) // 8
