@@ -499,7 +499,7 @@ def mutate_dex(rng: random.Random, data: bytes, desc: list[str], what: str = "cl
             elif name == "map" and h["map_off"]:
                 cut = h["map_off"] + rng.randrange(1, 64)
             else:
-                cut = rng.randrange(0x70, len(d))
+                cut = rng.randrange(0x70, max(0x71, len(d)))  # a dex already cut to its header by an earlier mutation
             cut = max(0x70, min(cut, len(d)))
             d = d[:cut]
             if rng.random() < 0.8:
