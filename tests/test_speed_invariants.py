@@ -161,11 +161,12 @@ def test_the_v1_check_takes_the_digest_of_a_dex_read_ahead_and_checks_it() -> No
     from permaudit.loading.members import Archive
 
     taken: list[tuple[str, bool]] = []
-    real_digest, real_clean = Archive.digest_of, Archive._clean_digested
+    real_take, real_clean = Archive.take_ahead, Archive._clean_digested
 
-    def recording(self: Archive, entry: Entry, algorithm: str) -> bytes | None:
-        got = real_digest(self, entry, algorithm)
-        taken.append((f"{entry.name} {algorithm}", got is not None))
+    def recording(self: Archive, entry: Entry) -> tuple[bytes, tuple[str, bytes] | None] | None:
+        got = real_take(self, entry)
+        if got is not None and got[1] is not None:
+            taken.append((f"{entry.name} {got[1][0]}", True))
         return got
 
     def wrong(self: Archive, entry: Entry, digest: str) -> tuple[bytes, tuple[str, bytes] | None] | None:
@@ -173,7 +174,7 @@ def test_the_v1_check_takes_the_digest_of_a_dex_read_ahead_and_checks_it() -> No
         return None if got is None else (got[0], (digest, bytes(32)))
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Archive, "digest_of", recording)
+        mp.setattr(Archive, "take_ahead", recording)
         package = load(fixture("clean_app.apk"), keep_dex=True)
     v1 = package.artifacts[0].signing.schemes[0]  # type: ignore[union-attr]
     assert ("classes.dex sha256", True) in taken and (v1.scheme, v1.verified) == ("v1", True)

@@ -37,6 +37,8 @@ from permaudit.model import Problem, Severity
 from permaudit.model.record import record
 
 T = TypeVar("T")
+Ahead = tuple[bytes, tuple[str, bytes] | None]
+"""A member's bytes read ahead, and (algorithm, digest) of them when that was asked for."""
 
 LOCAL_MAGIC = b"PK\x03\x04"
 CENTRAL_MAGIC = b"PK\x01\x02"
@@ -137,8 +139,7 @@ class Archive:
     """Names of members to keep once read in full by :meth:`keep` (the loader sets it to the dex
     files when the code stage will read them again after the v1 signature check)."""
     _kept: dict[str, bytes] = field(default_factory=dict)
-    _ahead: dict[str, Callable[[], tuple[bytes, tuple[str, bytes] | None] | None]] = field(default_factory=dict)
-    _digested: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    _ahead: dict[str, Callable[[], Ahead | None]] = field(default_factory=dict)
     threads: bool = True
     """Whether :meth:`read_ahead` may inflate in a background thread; when False it does nothing."""
 
@@ -163,35 +164,25 @@ class Archive:
         if kept is not None:  # inflated once already: charged to the budget again, as a second inflation is
             self._spend(entry, len(kept))
             return kept
-        clean = self.take_ahead(entry)
-        return clean if clean is not None else b"".join(self.chunks(entry))
+        ahead = self.take_ahead(entry)
+        return ahead[0] if ahead is not None else b"".join(self.chunks(entry))
 
-    def take_ahead(self, entry: Entry) -> bytes | None:
+    def take_ahead(self, entry: Entry) -> Ahead | None:
         """The bytes a :meth:`read_ahead` of ``entry`` inflated (waiting for them), charged to the
-        budget, when they read cleanly; None when there was none or it did not (read it with
-        ``chunks``, which records why)."""
+        budget, with the digest asked for there, when they read cleanly; None when there was none
+        or it did not (read it with ``chunks``, which records why)."""
         ahead = self._ahead.pop(entry.label, None)
         if ahead is None or entry.label in self._refused:
             return None
         got = ahead()
-        if got is None:
-            return None
-        clean, digest = got  # read cleanly in the background: only the budget is left to charge
-        self._spend(entry, len(clean))
-        if digest is not None:
-            self._digested[entry.label] = digest
-        return clean
-
-    def digest_of(self, entry: Entry, algorithm: str) -> bytes | None:
-        """The ``algorithm`` digest of the bytes :meth:`take_ahead` last gave for ``entry``, when
-        its :meth:`read_ahead` was asked for that digest; else None (hash them yourself)."""
-        got = self._digested.pop(entry.label, None)
-        return got[1] if got is not None and got[0] == algorithm else None
+        if got is not None:  # read cleanly in the background: only the budget is left to charge
+            self._spend(entry, len(got[0]))
+        return got
 
     def read_ahead(self, entry: Entry, digest: str = "") -> Callable[[], object] | None:
         """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next
         :meth:`read`; return a call that waits until it is done, or None when it was not started.
-        ``digest`` (a hashlib name): hash the bytes there too, for :meth:`digest_of`.
+        ``digest`` (a hashlib name): hash the bytes there too (:meth:`take_ahead` gives both).
 
         Only a member that reads cleanly (local header agreeing, inside the caps, size and
         CRC as declared) is taken from there; any other is read again by ``read`` itself,
@@ -206,7 +197,7 @@ class Archive:
         started = self._ahead[entry.label] = in_background(lambda: self._clean_digested(entry, digest), "permaudit-inflate")
         return started
 
-    def _clean_digested(self, entry: Entry, digest: str) -> tuple[bytes, tuple[str, bytes] | None] | None:
+    def _clean_digested(self, entry: Entry, digest: str) -> Ahead | None:
         clean = self._clean_bytes(entry)
         if clean is None:
             return None

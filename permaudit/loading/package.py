@@ -27,7 +27,7 @@ from permaudit.model.record import record
 from . import arsc
 from .manifest_xml import parse_manifest
 from .members import Archive, Budget, Entry, Limits, in_background, open_archive
-from .signing import inspect_signing
+from .signing import ahead_digest, inspect_signing
 from .walk import BUNDLE_SUFFIXES, DEX_SUFFIX, ZIP_MAGIC, is_dex_folder, special_kind
 
 DEX_MAGIC = b"dex\n"
@@ -191,7 +191,7 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, keep_dex: bool = 
         return bundle.settle() if settle else bundle
     # the file's hashes, beside the signature and (with settle=False) code work, once the first dex
     # is inflated: two helpers at once would take the core the caller's own work runs on
-    loaded = _open_apk(package, path.name, archive, member="", data_hashes=lambda first: hashes_later(data, threads, after=first))
+    loaded = _open_apk(package, path.name, archive, member="")
     if loaded is None:
         raise InputError(next(p for p in package.problems if p.severity is Severity.FAILED))
     package.pending.append(lambda: setattr(package, "hashes", loaded.data_hashes()))
@@ -222,12 +222,10 @@ def _read_file(path: Path, limits: Limits) -> bytes:
     return data
 
 
-def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
-              data_hashes: Callable[[Callable[[], object] | None], Callable[[], Hashes]]) -> LoadedApk | None:
+def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str) -> LoadedApk | None:
     """Parse every manifest copy of one opened APK; record what fails, return None (after a
-    problem, ``failed`` for the package itself) if the archive has no entries to read.
-    ``data_hashes`` gives the APK's hashes, given the wait for its first dex read ahead (None
-    when none is)."""
+    problem, ``failed`` for the package itself) if the archive has no entries to read. The
+    top-level APK is hashed in a thread once its first dex is read ahead; a split when asked."""
     data = archive.data
     if not archive.entries:
         if archive.eocd >= 0 and archive.declared == 0:
@@ -265,11 +263,11 @@ def _open_apk(package: LoadedPackage, name: str, archive: Archive, member: str,
         # the code stage reads these first: they inflate while the signatures are read (not for a
         # bundle's splits, which could be hundreds), after the manifests, within what is left of the
         # budget; with a JAR signature, hashed there as MANIFEST.MF most often asks
-        digest = "sha256" if any(e.name.startswith("META-INF/") and e.name.endswith(".SF") for e in archive.entries) else ""
+        digest = ahead_digest(archive)
         for entry in _dex_entries(archive)[:_INFLATED_AHEAD]:
             started = archive.read_ahead(entry, digest)
             first = first or started
-    hashes = data_hashes(first)
+    hashes = functools.partial(hashes_of, data) if member else hashes_later(data, package.threads, after=first)
     signing = inspect_signing(data, archive)
     split = manifest.get("split", "") if manifest is not None else ""
     return LoadedApk(name, hashes, archive, manifest, split, signing, roots[1:])
@@ -315,7 +313,7 @@ def _load_bundle(
         inner = open_archive(blob, limits, budget, prefix=f"{entry.label}!", problems=package.problems, threads=package.threads)
         if keep_dex:
             inner.retain = _dex_number
-        apk = _open_apk(package, entry.label, inner, member=entry.label, data_hashes=functools.partial(_hashed_when_asked, blob))
+        apk = _open_apk(package, entry.label, inner, member=entry.label)
         if apk is not None:
             loaded.append(apk)
     if not loaded:
@@ -329,11 +327,6 @@ def _load_bundle(
         found = package.manifest.get("package")
         package.problems.append(Problem("bundle-mismatch", f"{path}: bundle metadata names {declared!r}, base APK is {found!r}"))
     return package
-
-
-def _hashed_when_asked(blob: bytes, _first: object) -> Callable[[], Hashes]:
-    """A split's hashes, computed when asked (nothing of a split is read ahead)."""
-    return functools.partial(hashes_of, blob)
 
 
 def _bundle_json(archive: Archive, package: LoadedPackage) -> str:

@@ -49,7 +49,7 @@ import base64
 import binascii
 import hashlib
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from asn1crypto import x509 as asn1_x509
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-__all__ = ["Certificate", "SchemeCheck", "Signing", "inspect_signing"]
+__all__ = ["Certificate", "SchemeCheck", "Signing", "ahead_digest", "inspect_signing"]
 
 _SCHEMES = ("v1", "v2", "v3", "v3.1")
 _BLOCK_IDS = {"v2": 0x7109871A, "v3": 0xF05368C0, "v3.1": 0x1B93AD61}
@@ -92,23 +92,30 @@ def _one_line(text: str) -> str:
 # ZIP entries, through the project's one capped reader, judged as apksig judges them.
 
 
-def _entry_chunks(zf: Archive, entry: Entry) -> Iterator[bytes | memoryview]:
-    """An entry's uncompressed bytes (those the loader inflated ahead when they read cleanly);
-    apksig rejects a local header naming another entry."""
+def _entry_content(zf: Archive, entry: Entry) -> tuple[Iterable[bytes | memoryview], tuple[str, bytes] | None]:
+    """An entry's uncompressed bytes, as chunks, and the (algorithm, digest) computed where it was
+    read ahead, if it was (those bytes are the ones that read cleanly); apksig rejects a local
+    header naming another entry."""
     try:
         if zf.local(entry).raw_name != entry.raw_name:
             raise _Fail(f"ZIP entry {_q(entry.name)}: name in local file header differs from central directory")
         ahead = zf.take_ahead(entry)
-        if ahead is not None:
-            yield ahead
-            return
+    except MemberError as exc:
+        raise _Fail(f"ZIP entry {_q(entry.name)}: {exc}") from None
+    if ahead is not None:
+        return (ahead[0],), ahead[1]
+    return _streamed(zf, entry), None
+
+
+def _streamed(zf: Archive, entry: Entry) -> Iterator[bytes | memoryview]:
+    try:
         yield from zf.chunks(entry)
     except MemberError as exc:
         raise _Fail(f"ZIP entry {_q(entry.name)}: {exc}") from None
 
 
 def _entry_bytes(zf: Archive, entry: Entry) -> bytes:
-    return b"".join(_entry_chunks(zf, entry))
+    return b"".join(_entry_content(zf, entry)[0])
 
 
 # --------------------------------------------------------------------------------------
@@ -576,6 +583,12 @@ def _verify_sf(
     return True
 
 
+def ahead_digest(archive: Archive) -> str:
+    """What to hash a dex with where it is read ahead, for the v1 check to compare: SHA-256 (what
+    MANIFEST.MF most often names) when the APK has a JAR signature file, else nothing."""
+    return "sha256" if any(e.name.startswith("META-INF/") and e.name.endswith(".SF") for e in archive.central) else ""
+
+
 def _check_v1(
     zf: Archive, signers: list[_V1Signer]
 ) -> tuple[SchemeCheck, list[tuple[bytes, bool]]]:
@@ -646,11 +659,11 @@ def _check_v1(
             expected = _strongest_digest(section, "-Digest")
             if expected is None:
                 raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
+            chunks, computed = _entry_content(zf, entry)
+            known = computed[1] if computed is not None and computed[0] == expected[0] else None  # hashed where read ahead
             h = hashlib.new(expected[0])
-            known: bytes | None = None
             kept: list[bytes | memoryview] | None = [] if zf.wants(entry) else None
-            for chunk in _entry_chunks(zf, entry):
-                known = zf.digest_of(entry, expected[0])  # a dex read ahead comes whole, maybe hashed there already
+            for chunk in chunks:
                 if known is None:
                     h.update(chunk)
                 if kept is not None:
