@@ -768,6 +768,34 @@ def test_lookups_round_trip(name: str) -> None:
     assert d.find_fields("Lno/such/Class;") == [] and d.find_method(cls, "noSuchName", "()V") is None
 
 
+@pytest.mark.parametrize("every", [32, 1])
+@pytest.mark.parametrize("name", ["beita_com_beita_contact", "cajino_baidu"])
+def test_find_string_narrowed_by_samples_agrees_with_the_full_search(name: str, every: int,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_string first bisects prefixes of every 32nd string (C speed), then searches between two:
+    every string, and its neighbours (a byte more or less, a NUL appended), is found or missed exactly
+    as the binary search over the whole table finds or misses it. A string holding a NUL (C0 80 sorts
+    unlike its UTF-16 unit) is never a sample: ``every=1`` offers each string as one."""
+    from permaudit.dex import reader as dex_reader
+
+    monkeypatch.setattr(dex_reader, "_SAMPLE_EVERY", every)
+    d, plain = dex(name), dex(name)
+    plain._samples = False
+    samples = d._sample_strings()
+    assert samples
+    prefixes, ids = samples
+    with_nul = [i for i in range(d.string_count) if "\0" in d.string(i)]
+    assert len(ids) == len(range(0, d.string_count, every)) - len([i for i in with_nul if i % every == 0])
+    assert not set(ids) & set(with_nul) and prefixes == sorted(prefixes)
+    for i in range(d.string_count):
+        s = d.string(i)
+        assert d._find_string(s) == i
+        for near in (s + "x", s[:-1], s + "\0", "\0" + s):
+            assert d._find_string(near) == plain._find_string(near)
+    if name == "beita_com_beita_contact":
+        assert len(with_nul) == 1
+
+
 def test_members_named_reads_only_the_name_column(monkeypatch: pytest.MonkeyPatch) -> None:
     """find_methods/find_fields(None, name) find the name id's bytes in the raw table: a match
     in the class/proto or type columns (or straddling two columns) must not count."""

@@ -347,3 +347,69 @@ def test_remembered_strings_matching_is_a_fresh_list_each_time() -> None:
     assert first and first == DexFile(data, "classes.dex").strings_matching(rb"^L")
     first.clear()
     assert d.strings_matching(rb"^L") == DexFile(data, "classes.dex").strings_matching(rb"^L")
+
+
+@pytest.mark.parametrize("tampered", [(), ("assets/config.json",), ("classes.dex",), ("classes.dex", "assets/config.json")])
+def test_the_v1_check_hashes_the_dex_read_ahead_last_and_names_the_first_failure_in_file_order(
+        tmp_path: Path, tampered: tuple[str, ...]) -> None:
+    """The v1 check hashes the entries being inflated ahead (the first dex files) after every other
+    entry, so it need not wait for them while other entries are left to hash. Its verdict, the
+    failure it names and the problems are those of the check in file order (``threads=False``
+    inflates nothing ahead): with classes.dex and a later entry both altered, classes.dex's."""
+    from permaudit.loading import signing
+
+    path = tmp_path / "altered.apk"
+    with zipfile.ZipFile(fixture("endpoints.apk")) as old, zipfile.ZipFile(path, "w") as new:
+        for info in sorted(old.infolist(), key=lambda i: i.header_offset):
+            data = old.read(info)
+            if info.filename in tampered:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            new.writestr(info, data, compress_type=info.compress_type)
+    checked: list[list[str]] = []
+    real = signing._check_digest
+
+    def recording(zf: object, entry: Entry, expected: tuple[str, bytes]) -> None:
+        checked[-1].append(entry.name)
+        real(zf, entry, expected)  # type: ignore[arg-type]
+
+    results = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(signing, "_check_digest", recording)
+        for threads in (True, False):
+            checked.append([])
+            results.append(load(path, keep_dex=True, threads=threads))
+    threaded, in_order = results
+    v1 = [p.artifacts[0].signing.schemes[0] for p in results]  # type: ignore[union-attr]
+    assert (v1[0].verified, v1[0].detail) == (v1[1].verified, v1[1].detail)
+    assert threaded.problems == in_order.problems
+    first_in_file_order = next((n for n in ("classes.dex", "assets/config.json") if n in tampered), None)
+    assert v1[0].verified is (first_in_file_order is None)
+    if first_in_file_order is not None:
+        assert v1[0].detail == f"ZIP entry {first_in_file_order}: content does not match its SHA256 digest in MANIFEST.MF"
+    assert checked[1][:2] == ["AndroidManifest.xml", "classes.dex"]  # file order
+    if not tampered:
+        assert checked[0][0] == "AndroidManifest.xml" and checked[0][-1] == "classes.dex"
+        assert sorted(checked[0]) == sorted(checked[1])
+
+
+def test_the_code_stage_inflates_ahead_what_the_dex_being_read_covers() -> None:
+    """While one dex is read and validated, the next ones inflate in threads: as many as its own
+    size covers, so a small dex (read before its successor could inflate) starts the one after too."""
+    import functools
+
+    from permaudit.facts.code import _read_ahead
+    from permaudit.loading import DexSource
+
+    started: list[str] = []
+    sizes = {"classes.dex": 7_000_000, "classes2.dex": 300_000, "classes3.dex": 7_300_000, "classes4.dex": 7_100_000}
+    sources = [DexSource(name, bytes, functools.partial(started.append, name), size) for name, size in sizes.items()]
+    _read_ahead(sources, 0)
+    assert started == ["classes2.dex", "classes3.dex"]
+    started.clear()
+    _read_ahead(sources, 1)
+    assert started == ["classes3.dex"]
+    started.clear()
+    _read_ahead(sources, 3)
+    assert started == []
+    _read_ahead([DexSource("a.dex", bytes), DexSource("b.dex", bytes)], 0)  # a dex folder: nothing to inflate
+    assert started == []

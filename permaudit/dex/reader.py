@@ -178,6 +178,12 @@ def _mutf8_lenient(raw: bytes) -> str:
     return data.decode("utf-16-le" if _LITTLE else "utf-16-be", "surrogatepass")
 
 
+_SAMPLE_EVERY = 32
+"""Every this many string ids, :meth:`DexFile._find_string` keeps a prefix to bisect (a binary
+search step in Python costs about 0.4 us; 32 ids are 5 steps instead of 16 on a large dex)."""
+_SAMPLE_BYTES = 32
+
+
 def _mutf8_encode(s: str) -> bytes:
     """Encode text as MUTF-8 (the inverse of :func:`_mutf8` for well-formed strings)."""
     if s.isascii() and "\0" not in s:
@@ -374,6 +380,7 @@ class DexFile:
 
         self._strings: dict[int, str] = {}
         self._found: dict[str, int | None] = {}
+        self._samples: tuple[list[bytes], list[int]] | None | Literal[False] = None  # built on the first find_string
         self._protos: dict[int, str] = {}
         self._methods: dict[int, MethodRef] = {}
         self._fields: dict[int, FieldRef] = {}
@@ -457,6 +464,13 @@ class DexFile:
         key = None
         d, size, sid = self._data, self._size, self._sid
         lo, hi = 0, int(self.string_count)
+        samples = self._samples if self._samples is not None else self._sample_strings()
+        if samples and not nul:  # narrowed at C speed to the ids between two samples
+            prefixes, ids = samples
+            w = want[:_SAMPLE_BYTES]
+            j = bisect_left(prefixes, w)
+            k = bisect_right(prefixes, w, j)
+            lo, hi = ids[j - 1] + 1 if j else 0, ids[k] if k < len(ids) else hi
         while lo < hi:
             mid = (lo + hi) // 2
             p = sid[mid]
@@ -482,6 +496,32 @@ class DexFile:
             else:
                 hi = mid
         return None
+
+    def _sample_strings(self) -> tuple[list[bytes], list[int]] | Literal[False]:
+        """The first bytes (to its NUL, at most ``_SAMPLE_BYTES``) of every ``_SAMPLE_EVERY``-th string,
+        and their ids, which :meth:`_find_string` bisects to narrow its search: cut to a prefix, the
+        sorted strings stay sorted, so a sample below the wanted string's prefix is below the string,
+        one above it above. A string holding a NUL is no sample (C0 80: its MUTF-8 bytes sort unlike
+        its UTF-16 units). False (not used) for a small table or a sample outside the file."""
+        n = int(self.string_count)
+        self._samples = False
+        if n < 4 * _SAMPLE_EVERY:
+            return False
+        d, size, sid = self._data, self._size, self._sid
+        prefixes, ids = [], []
+        for i in range(0, n, _SAMPLE_EVERY):
+            p = sid[i] + 1
+            if p > size:
+                return False
+            while d[p - 1] & 0x80 and p < size:  # skip the uleb128 length
+                p += 1
+            end = d.find(b"\0", p, p + _SAMPLE_BYTES)
+            prefix = d[p:end + 1 if end >= 0 else p + _SAMPLE_BYTES]
+            if b"\xc0" not in prefix:
+                prefixes.append(prefix)
+                ids.append(i)
+        self._samples = prefixes, ids
+        return self._samples
 
     def _sorted_strings(self) -> tuple[_Words, array[int] | None]:
         """(sorted data offsets, string id at each position) — the id table itself when it is monotonic."""

@@ -179,6 +179,10 @@ class Archive:
             self._spend(entry, len(got[0]))
         return got
 
+    def reading_ahead(self, entry: Entry) -> bool:
+        """Whether a :meth:`read_ahead` of ``entry`` was started and its bytes are not taken yet."""
+        return entry.label in self._ahead
+
     def read_ahead(self, entry: Entry, digest: str = "") -> Callable[[], object] | None:
         """Start inflating ``entry`` in a background thread (zlib releases the GIL), for its next
         :meth:`read`; return a call that waits until it is done, or None when it was not started.

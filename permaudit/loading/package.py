@@ -44,6 +44,9 @@ class DexSource:
     read: Callable[[], bytes]
     ahead: Callable[[], object] | None = None
     """Start inflating it in the background, for the next ``read`` (a zip member only)."""
+    size: int = 0
+    """Its size as the zip's central directory declares it (0 when not a zip member): how much
+    work its read-ahead covers, never trusted for anything else."""
 
 
 @dataclass
@@ -287,7 +290,8 @@ def _arrange(package: LoadedPackage, loaded: list[LoadedApk], *, top_level: bool
     for apk in loaded:
         for entry in _dex_entries(apk.archive):
             label = entry.label if top_level else f"{apk.name}!{entry.label}"
-            package.dex.append(DexSource(label, functools.partial(apk.archive.read, entry), functools.partial(apk.archive.read_ahead, entry)))
+            package.dex.append(DexSource(label, functools.partial(apk.archive.read, entry),
+                                         functools.partial(apk.archive.read_ahead, entry), entry.size))
 
 
 def _load_bundle(

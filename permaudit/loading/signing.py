@@ -589,6 +589,29 @@ def ahead_digest(archive: Archive) -> str:
     return "sha256" if any(e.name.startswith("META-INF/") and e.name.endswith(".SF") for e in archive.central) else ""
 
 
+def _check_digests(zf: Archive, entries: list[tuple[Entry, tuple[str, bytes]]]) -> None:
+    for entry, expected in entries:
+        _check_digest(zf, entry, expected)
+
+
+def _check_digest(zf: Archive, entry: Entry, expected: tuple[str, bytes]) -> None:
+    """Raise ``_Fail`` unless the entry's content has the digest MANIFEST.MF gives it (``(algorithm,
+    digest)``); a dex the code stage reads next is kept, so it is not inflated twice."""
+    chunks, computed = _entry_content(zf, entry)
+    known = computed[1] if computed is not None and computed[0] == expected[0] else None  # hashed where read ahead
+    h = hashlib.new(expected[0])
+    kept: list[bytes | memoryview] | None = [] if zf.wants(entry) else None
+    for chunk in chunks:
+        if known is None:
+            h.update(chunk)
+        if kept is not None:
+            kept.append(chunk)
+    if kept is not None:
+        zf.keep(entry, b"".join(kept))
+    if (known or h.digest()) != expected[1]:
+        raise _Fail(f"ZIP entry {_q(entry.name)}: content does not match its {expected[0].upper()} digest in MANIFEST.MF")
+
+
 def _check_v1(
     zf: Archive, signers: list[_V1Signer]
 ) -> tuple[SchemeCheck, list[tuple[bytes, bool]]]:
@@ -642,37 +665,33 @@ def _check_v1(
         if not active:
             raise _Fail("no usable JAR signer: every .SF lacks Signature-Version or is malformed")
         first: tuple[str, list[str]] | None = None
-        for entry in sorted(zf.central, key=lambda e: e.header_offset):
-            name = entry.name
-            if name.startswith("META-INF/") or name.endswith("/"):
-                continue
-            section = sections.get(name)
-            if section is None:
-                raise _Fail(f"ZIP entry {_q(name)} has no digest in MANIFEST.MF")
-            entry_signers = [s.block for s in active if name in s.entries]
-            if not entry_signers:
-                raise _Fail(f"ZIP entry {_q(name)} is not signed by any .SF")
-            if first is None:
-                first = (name, entry_signers)
-            elif entry_signers != first[1]:
-                raise _Fail(f"ZIP entries {_q(first[0])} and {_q(name)} are signed by different signers")
-            expected = _strongest_digest(section, "-Digest")
-            if expected is None:
-                raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
-            chunks, computed = _entry_content(zf, entry)
-            known = computed[1] if computed is not None and computed[0] == expected[0] else None  # hashed where read ahead
-            h = hashlib.new(expected[0])
-            kept: list[bytes | memoryview] | None = [] if zf.wants(entry) else None
-            for chunk in chunks:
-                if known is None:
-                    h.update(chunk)
-                if kept is not None:
-                    kept.append(chunk)
-            if kept is not None:  # a dex the code stage reads next: not inflated twice
-                zf.keep(entry, b"".join(kept))
-            if (known or h.digest()) != expected[1]:
-                algorithm = expected[0].upper()
-                raise _Fail(f"ZIP entry {_q(name)}: content does not match its {algorithm} digest in MANIFEST.MF")
+        later: list[tuple[Entry, tuple[str, bytes]]] = []  # inflating in a thread: hashed last, meanwhile the others
+        try:
+            for entry in sorted(zf.central, key=lambda e: e.header_offset):
+                name = entry.name
+                if name.startswith("META-INF/") or name.endswith("/"):
+                    continue
+                section = sections.get(name)
+                if section is None:
+                    raise _Fail(f"ZIP entry {_q(name)} has no digest in MANIFEST.MF")
+                entry_signers = [s.block for s in active if name in s.entries]
+                if not entry_signers:
+                    raise _Fail(f"ZIP entry {_q(name)} is not signed by any .SF")
+                if first is None:
+                    first = (name, entry_signers)
+                elif entry_signers != first[1]:
+                    raise _Fail(f"ZIP entries {_q(first[0])} and {_q(name)} are signed by different signers")
+                expected = _strongest_digest(section, "-Digest")
+                if expected is None:
+                    raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
+                if zf.reading_ahead(entry):
+                    later.append((entry, expected))
+                else:
+                    _check_digest(zf, entry, expected)
+        except _Fail:
+            _check_digests(zf, later)  # an earlier entry's failure is the one reported, as in file order
+            raise
+        _check_digests(zf, later)
         if first is None:
             raise _Fail("no ZIP entry is covered by the JAR signature")
     except _Fail as exc:

@@ -23,7 +23,7 @@ from permaudit.facts.attribution import Attributor
 from permaudit.facts.code.candidates import OpenDex, types_with_prefix, wanted
 from permaudit.facts.code.rounds import analyse
 from permaudit.facts.code.settle import location, settle, site_order
-from permaudit.loading import LoadedPackage, hashes_later
+from permaudit.loading import DexSource, LoadedPackage, hashes_later
 
 T = TypeVar("T")
 from permaudit.model import (
@@ -131,6 +131,19 @@ def _hybrid_classes(dexes: list[OpenDex], problems: list[Problem]) -> list[str]:
     return classes
 
 
+def _read_ahead(sources: list[DexSource], k: int) -> None:
+    """Start inflating, in threads, the dex files after the ``k``-th one while it is read and
+    validated: as many as its own size covers (a small dex is validated in less time than its
+    successor takes to inflate, so the one after that starts too). Starting one twice is a no-op."""
+    covered = 0
+    for source in sources[k + 1:]:
+        if source.ahead is not None:
+            source.ahead()
+        covered += source.size
+        if covered >= sources[k].size:
+            return
+
+
 def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
     """Each dex that opens and validates, and a ``DexInfo`` (hashes) for every dex that could be read.
 
@@ -138,9 +151,7 @@ def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
     reader refuses the damaged parts one by one); damage to its tables skips the dex."""
     dexes, infos = [], []
     for k, source in enumerate(package.dex):
-        ahead = package.dex[k + 1].ahead if k + 1 < len(package.dex) else None
-        if ahead is not None:
-            ahead()  # the next dex inflates in a thread while this one is read and validated
+        _read_ahead(package.dex, k)
         try:
             data = source.read()
         except MemberError:
