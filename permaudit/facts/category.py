@@ -172,11 +172,15 @@ def _end_ok(text: str, j: int, low: str) -> bool:
 
 
 def _normalise(text: str) -> str:
-    """``_``, ``-``, ``.``, ``/`` and ``$`` as spaces (same length), so identifiers split into words."""
-    return text.translate(_SEPARATORS)
+    """``_``, ``-``, ``.``, ``/`` and ``$`` as spaces (same length), so identifiers split into words.
+    One ``str.replace`` per separator: C speed for any text, where ``str.translate`` looks each
+    character up in a dictionary once the text is not ASCII (16 times slower on Chinese strings)."""
+    for separator in _SEPARATORS:
+        text = text.replace(separator, " ")
+    return text
 
 
-_SEPARATORS = str.maketrans({"_": " ", "-": " ", ".": " ", "/": " ", "$": " ", "\n": " ", "\t": " "})
+_SEPARATORS = ("_", "-", ".", "/", "$", "\n", "\t")
 
 
 def match_terms(text: str, kinds: Iterable[CategoryClueKind] | None = None) -> list[tuple[_Term, int]]:

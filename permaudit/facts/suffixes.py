@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import functools
 import re
+from itertools import repeat
 from pathlib import Path
 
-_RULE = re.compile(rb"^(?!//)([^ \r\n]+)", re.MULTILINE)
-"""A rule: a line's first space-separated word, unless the line is a ``//`` comment."""
+_RULE = re.compile(rb"^(?!//)(\S+)", re.MULTILINE)
+"""A rule: a line's first word (the list's format: a line is read up to its first white space),
+unless the line is a ``//`` comment."""
 
 
 @functools.cache
@@ -30,9 +32,9 @@ def rules(punycode: bool = False) -> tuple[frozenset[str], int]:
         return plain | encoded, most
     from publicsuffixlist import PSLFILE
 
-    data = Path(PSLFILE).read_bytes()
-    found = frozenset(rule for r in _RULE.findall(data) if (rule := r.rstrip().decode("utf-8", "surrogateescape").lower()))
-    return found, max(rule.count(".") + 1 for rule in found)
+    words = _RULE.findall(Path(PSLFILE).read_bytes())
+    found = frozenset(b"\n".join(words).decode("utf-8", "surrogateescape").lower().split("\n")) if words else frozenset()
+    return found, max(map(str.count, found, repeat(".")), default=-1) + 1
 
 
 def _encoded(rule: str) -> str:
