@@ -413,3 +413,6 @@ def test_the_code_stage_inflates_ahead_what_the_dex_being_read_covers() -> None:
     assert started == []
     _read_ahead([DexSource("a.dex", bytes), DexSource("b.dex", bytes)], 0)  # a dex folder: nothing to inflate
     assert started == []
+    tiny = [DexSource(f"classes{n}.dex", bytes, functools.partial(started.append, n), 100) for n in range(2, 300)]
+    _read_ahead([sources[0], *tiny], 0)  # a big dex then hundreds of small ones: two threads, not hundreds
+    assert started == [2, 3]

@@ -134,14 +134,20 @@ def _hybrid_classes(dexes: list[OpenDex], problems: list[Problem]) -> list[str]:
 def _read_ahead(sources: list[DexSource], k: int) -> None:
     """Start inflating, in threads, the dex files after the ``k``-th one while it is read and
     validated: as many as its own size covers (a small dex is validated in less time than its
-    successor takes to inflate, so the one after that starts too). Starting one twice is a no-op."""
+    successor takes to inflate, so the one after that starts too), at most ``_AHEAD``. Starting
+    one twice is a no-op."""
     covered = 0
-    for source in sources[k + 1:]:
+    for source in sources[k + 1:k + 1 + _AHEAD]:
         if source.ahead is not None:
             source.ahead()
         covered += source.size
         if covered >= sources[k].size:
             return
+
+
+_AHEAD = 2
+"""Dex files inflating ahead of the one being read, at most: a big dex followed by hundreds of
+small ones starts two threads, not hundreds (sizes are the central directory's word, too)."""
 
 
 def _open(package: LoadedPackage) -> tuple[list[OpenDex], list[DexInfo]]:
