@@ -368,9 +368,9 @@ def test_the_v1_check_hashes_the_dex_read_ahead_last_and_names_the_first_failure
     checked: list[list[str]] = []
     real = signing._check_digest
 
-    def recording(zf: object, entry: Entry, expected: tuple[str, bytes]) -> None:
+    def recording(zf: object, entry: Entry, expected: tuple[str, bytes]) -> bool:
         checked[-1].append(entry.name)
-        real(zf, entry, expected)  # type: ignore[arg-type]
+        return real(zf, entry, expected)  # type: ignore[arg-type]
 
     results = []
     with pytest.MonkeyPatch.context() as mp:
@@ -413,6 +413,76 @@ def test_the_code_stage_inflates_ahead_what_the_dex_being_read_covers() -> None:
     assert started == []
     _read_ahead([DexSource("a.dex", bytes), DexSource("b.dex", bytes)], 0)  # a dex folder: nothing to inflate
     assert started == []
+    package = load(fixture("multidex_app.apk"), keep_dex=True)  # the loader gives each dex its declared size
+    with zipfile.ZipFile(fixture("multidex_app.apk")) as z:
+        assert [s.size for s in package.dex] == [z.getinfo(s.name).file_size for s in package.dex] and len(package.dex) == 2
     tiny = [DexSource(f"classes{n}.dex", bytes, functools.partial(started.append, n), 100) for n in range(2, 300)]
     _read_ahead([sources[0], *tiny], 0)  # a big dex then hundreds of small ones: two threads, not hundreds
     assert started == [2, 3]
+
+
+def _variant(tmp_path: Path, name: str, change: str) -> Path:
+    """endpoints.apk with one kind of damage the v1 check meets while classes.dex inflates ahead."""
+    import struct
+
+    data = bytearray(fixture("endpoints.apk").read_bytes())
+    locals_at = {}
+    at = data.find(b"PK\x03\x04")
+    while at >= 0:
+        nlen, xlen = struct.unpack_from("<HH", data, at + 26)
+        locals_at[bytes(data[at + 30:at + 30 + nlen]).decode()] = (at, at + 30 + nlen + xlen)
+        at = data.find(b"PK\x03\x04", at + 4)
+    if change == "big-asset":  # re-zipped with a 60,000-byte asset: the package budget runs out somewhere
+        path = tmp_path / name
+        with zipfile.ZipFile(fixture("endpoints.apk")) as old, zipfile.ZipFile(path, "w") as new:
+            for info in sorted(old.infolist(), key=lambda i: i.header_offset):
+                new.writestr(info, b" " * 60_000 if info.filename == "assets/config.json" else old.read(info),
+                             compress_type=info.compress_type)
+        return path
+    if change == "local-crcs":  # both local headers disagree with the directory: two notes, in file order
+        for member in ("classes.dex", "resources.arsc"):
+            data[locals_at[member][0] + 14] ^= 1
+    if change == "dex-unreadable-and-later-altered":  # file order stops at classes.dex, never reads resources.arsc
+        data[locals_at["classes.dex"][1]:locals_at["classes.dex"][1] + 4] = b"\xff\xff\xff\xff"
+        data[locals_at["resources.arsc"][1] + 100] ^= 1
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("change", ["local-crcs", "dex-unreadable-and-later-altered", "big-asset"])
+def test_the_v1_check_reading_past_a_dex_inflating_ahead_records_what_file_order_records(
+        tmp_path: Path, change: str) -> None:
+    """Checking the other entries while classes.dex still inflates must record exactly what the
+    check in file order records (``threads=False``): where it would not (the dex read ahead did not
+    read cleanly and its notes would come after the others', it fails and file order reads nothing
+    after it, or the package budget ran out, charged in another order) the check undoes its reads
+    and checks again in file order. Same verdict, same problems in the same order."""
+    from permaudit.loading import signing
+
+    path = _variant(tmp_path, "altered.apk", change)
+    budgets = range(path.stat().st_size, 80_000, 997) if change == "big-asset" else [Limits().package_bytes]
+    calls: list[bool] = []
+    real = signing._check_entries
+
+    def recording(*args: object, ahead_last: bool, **kwargs: object) -> object:
+        calls.append(ahead_last)
+        return real(*args, ahead_last=ahead_last, **kwargs)  # type: ignore[arg-type]
+
+    replayed = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(signing, "_check_entries", recording)
+        for budget in budgets:
+            got = []
+            for threads in (True, False):
+                calls.clear()
+                package = load(path, Limits(package_bytes=budget), keep_dex=True, threads=threads)
+                v1 = package.artifacts[0].signing.schemes[0]  # type: ignore[union-attr]
+                got.append((v1.verified, v1.detail, package.problems))
+                replayed.append((threads, calls == [True, False]))
+            assert got[0] == got[1], budget
+    assert (False, True) not in replayed  # nothing inflates ahead without threads: nothing to read again
+    if change == "big-asset":  # read again in order only where the budget ran out
+        assert (True, True) in replayed and (True, False) in replayed
+    else:
+        assert replayed == [(True, True), (False, False)]

@@ -179,6 +179,20 @@ class Archive:
             self._spend(entry, len(got[0]))
         return got
 
+    def checkpoint(self) -> Callable[[], None]:
+        """A call that undoes what reads record from now on: problems, refusals, bytes kept,
+        read-aheads taken and budget spent (the v1 check reads on past an entry still inflating
+        in a thread; where that would record anything differently, it undoes and reads in order)."""
+        problems, refused, reported = len(self.problems), dict(self._refused), set(self._reported)
+        kept, ahead, remaining = dict(self._kept), dict(self._ahead), self.budget.remaining
+
+        def restore() -> None:
+            del self.problems[problems:]
+            self._refused, self._reported, self._kept, self._ahead = refused, reported, kept, ahead
+            self.budget.remaining = remaining
+
+        return restore
+
     def reading_ahead(self, entry: Entry) -> bool:
         """Whether a :meth:`read_ahead` of ``entry`` was started and its bytes are not taken yet."""
         return entry.label in self._ahead

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from permaudit.errors import MemberError
 from permaudit.model import Certificate, SchemeCheck, Signing
 
-from .members import Archive, Budget, Entry, Limits, open_archive
+from .members import Ahead, Archive, Budget, Entry, Limits, open_archive
 
 if TYPE_CHECKING:
     from asn1crypto import x509 as asn1_x509
@@ -92,10 +92,10 @@ def _one_line(text: str) -> str:
 # ZIP entries, through the project's one capped reader, judged as apksig judges them.
 
 
-def _entry_content(zf: Archive, entry: Entry) -> tuple[Iterable[bytes | memoryview], tuple[str, bytes] | None]:
-    """An entry's uncompressed bytes, as chunks, and the (algorithm, digest) computed where it was
-    read ahead, if it was (those bytes are the ones that read cleanly); apksig rejects a local
-    header naming another entry."""
+def _entry_content(zf: Archive, entry: Entry) -> tuple[Iterable[bytes | memoryview], Ahead | None]:
+    """An entry's uncompressed bytes, as chunks, and what a read-ahead gave when it was read
+    ahead cleanly (its bytes, and the (algorithm, digest) computed there if one was asked for);
+    apksig rejects a local header naming another entry."""
     try:
         if zf.local(entry).raw_name != entry.raw_name:
             raise _Fail(f"ZIP entry {_q(entry.name)}: name in local file header differs from central directory")
@@ -103,7 +103,7 @@ def _entry_content(zf: Archive, entry: Entry) -> tuple[Iterable[bytes | memoryvi
     except MemberError as exc:
         raise _Fail(f"ZIP entry {_q(entry.name)}: {exc}") from None
     if ahead is not None:
-        return (ahead[0],), ahead[1]
+        return (ahead[0],), ahead
     return _streamed(zf, entry), None
 
 
@@ -589,15 +589,67 @@ def ahead_digest(archive: Archive) -> str:
     return "sha256" if any(e.name.startswith("META-INF/") and e.name.endswith(".SF") for e in archive.central) else ""
 
 
-def _check_digests(zf: Archive, entries: list[tuple[Entry, tuple[str, bytes]]]) -> None:
+class _InFileOrder(Exception):
+    """Reading on past the entries inflating ahead would record something unlike a read in file order."""
+
+
+def _check_entries(zf: Archive, sections: dict[str, _Section], active: list[_V1Signer], *,
+                   ahead_last: bool) -> tuple[str, list[str]] | None:
+    """Check every entry's digest, in file order, or (``ahead_last``) with the entries still
+    inflating in threads checked after the others, so the check does not wait for them while it
+    could hash the rest. That order may record only what file order records: when an entry read
+    ahead did not read cleanly (its notes would come later), fails (file order reads nothing
+    after it) or the budget ran out (charged in another order), ``_InFileOrder`` asks the caller
+    to undo and check again in file order. Returns the first covered entry and its signers."""
+    first: tuple[str, list[str]] | None = None
+    later: list[tuple[Entry, tuple[str, bytes]]] = []
+    try:
+        for entry in sorted(zf.central, key=lambda e: e.header_offset):
+            name = entry.name
+            if name.startswith("META-INF/") or name.endswith("/"):
+                continue
+            section = sections.get(name)
+            if section is None:
+                raise _Fail(f"ZIP entry {_q(name)} has no digest in MANIFEST.MF")
+            entry_signers = [s.block for s in active if name in s.entries]
+            if not entry_signers:
+                raise _Fail(f"ZIP entry {_q(name)} is not signed by any .SF")
+            if first is None:
+                first = (name, entry_signers)
+            elif entry_signers != first[1]:
+                raise _Fail(f"ZIP entries {_q(first[0])} and {_q(name)} are signed by different signers")
+            expected = _strongest_digest(section, "-Digest")
+            if expected is None:
+                raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
+            if ahead_last and zf.reading_ahead(entry):
+                later.append((entry, expected))
+            else:
+                _check_digest(zf, entry, expected)
+    except _Fail:
+        _check_later(zf, later)  # every one before the failure: clean and matching, or read again in order
+        raise
+    _check_later(zf, later)
+    return first
+
+
+def _check_later(zf: Archive, entries: list[tuple[Entry, tuple[str, bytes]]]) -> None:
     for entry, expected in entries:
-        _check_digest(zf, entry, expected)
+        try:
+            clean = _check_digest(zf, entry, expected)
+        except _Fail:
+            raise _InFileOrder from None
+        if not clean:
+            raise _InFileOrder
+    if entries and zf.budget.remaining < 0:
+        raise _InFileOrder
 
 
-def _check_digest(zf: Archive, entry: Entry, expected: tuple[str, bytes]) -> None:
+def _check_digest(zf: Archive, entry: Entry, expected: tuple[str, bytes]) -> bool:
     """Raise ``_Fail`` unless the entry's content has the digest MANIFEST.MF gives it (``(algorithm,
-    digest)``); a dex the code stage reads next is kept, so it is not inflated twice."""
-    chunks, computed = _entry_content(zf, entry)
+    digest)``); a dex the code stage reads next is kept, so it is not inflated twice. True when
+    the bytes came cleanly from a read-ahead (read without recording anything)."""
+    chunks, ahead = _entry_content(zf, entry)
+    computed = ahead[1] if ahead is not None else None
     known = computed[1] if computed is not None and computed[0] == expected[0] else None  # hashed where read ahead
     h = hashlib.new(expected[0])
     kept: list[bytes | memoryview] | None = [] if zf.wants(entry) else None
@@ -610,6 +662,7 @@ def _check_digest(zf: Archive, entry: Entry, expected: tuple[str, bytes]) -> Non
         zf.keep(entry, b"".join(kept))
     if (known or h.digest()) != expected[1]:
         raise _Fail(f"ZIP entry {_q(entry.name)}: content does not match its {expected[0].upper()} digest in MANIFEST.MF")
+    return ahead is not None
 
 
 def _check_v1(
@@ -664,34 +717,12 @@ def _check_v1(
         active = [s for s in signers if _verify_sf(sf_raw[s.sf], manifest_raw, main, sections, s)]
         if not active:
             raise _Fail("no usable JAR signer: every .SF lacks Signature-Version or is malformed")
-        first: tuple[str, list[str]] | None = None
-        later: list[tuple[Entry, tuple[str, bytes]]] = []  # inflating in a thread: hashed last, meanwhile the others
+        undo = zf.checkpoint()
         try:
-            for entry in sorted(zf.central, key=lambda e: e.header_offset):
-                name = entry.name
-                if name.startswith("META-INF/") or name.endswith("/"):
-                    continue
-                section = sections.get(name)
-                if section is None:
-                    raise _Fail(f"ZIP entry {_q(name)} has no digest in MANIFEST.MF")
-                entry_signers = [s.block for s in active if name in s.entries]
-                if not entry_signers:
-                    raise _Fail(f"ZIP entry {_q(name)} is not signed by any .SF")
-                if first is None:
-                    first = (name, entry_signers)
-                elif entry_signers != first[1]:
-                    raise _Fail(f"ZIP entries {_q(first[0])} and {_q(name)} are signed by different signers")
-                expected = _strongest_digest(section, "-Digest")
-                if expected is None:
-                    raise _Fail(f"ZIP entry {_q(name)} has no supported digest in MANIFEST.MF")
-                if zf.reading_ahead(entry):
-                    later.append((entry, expected))
-                else:
-                    _check_digest(zf, entry, expected)
-        except _Fail:
-            _check_digests(zf, later)  # an earlier entry's failure is the one reported, as in file order
-            raise
-        _check_digests(zf, later)
+            first = _check_entries(zf, sections, active, ahead_last=True)
+        except _InFileOrder:
+            undo()
+            first = _check_entries(zf, sections, active, ahead_last=False)
         if first is None:
             raise _Fail("no ZIP entry is covered by the JAR signature")
     except _Fail as exc:
