@@ -316,7 +316,8 @@ def mutate_zipstruct(rng: random.Random, data: bytes, desc: list[str]) -> bytes:
     cds = [c + base for c in cds]
     lfhs = [m.start() for m in re.finditer(rb"PK\x03\x04", data[: 1 << 22])]
     sig = data.rfind(b"APK Sig Block 42", 0, eocd if eocd > 0 else len(data))
-    choices = ["eocd"] * (eocd >= 0) + ["cd"] * 3 * bool(cds) + ["lfh"] * 2 * bool(lfhs) + ["sigblock"] * 2 * (sig >= 0)
+    # an EOCD cut short by an earlier mutation is no target
+    choices = ["eocd"] * (0 <= eocd <= len(data) - 22) + ["cd"] * 3 * bool(cds) + ["lfh"] * 2 * bool(lfhs) + ["sigblock"] * 2 * (sig >= 0)
     if not choices:
         return mutate_raw(rng, data, desc, "zip")
     op = rng.choice(choices)
